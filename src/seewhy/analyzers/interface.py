@@ -1,0 +1,127 @@
+"""The analyzer protocol and the helpers every analyzer shares.
+
+An analyzer is a pure function of the release: it never prints, exits or
+reads the environment. It returns an :class:`AnalyzerResult`; the runner in
+:mod:`seewhy.audit` isolates failures, stamps outcomes and merges coverage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from seewhy.formats.interface import Problem
+from seewhy.release.model import Release
+from seewhy.report.model import CoverageStatus, CoverageStep, Evidence, Fact, FactValue, Finding
+from seewhy.report.rules import Rule, RuleRegistry, registry
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """What the user asked for that analyzers may need to know."""
+
+    hash_files: bool = False
+
+
+@dataclass
+class AuditContext:
+    """Shared, read-mostly state of one audit: options, rules and a parse cache.
+
+    Analyzers that parse the same file (the inventory and, later, the
+    security scanner) share one parse through :attr:`cache`.
+    """
+
+    options: AuditOptions = field(default_factory=AuditOptions)
+    rules: RuleRegistry = field(default_factory=registry)
+    cache: dict[tuple[str, str], object] = field(default_factory=dict)
+
+
+@dataclass
+class AnalyzerResult:
+    """What one analyzer found: findings, facts and per-file coverage steps."""
+
+    findings: list[Finding] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    coverage: list[tuple[str, CoverageStep]] = field(default_factory=list)
+
+
+class Analyzer(Protocol):
+    """One role of the audit: inventory, license, openness, security, ..."""
+
+    name: str
+
+    def analyze(self, release: Release, ctx: AuditContext) -> AnalyzerResult:
+        """Examine the release and return what was found."""
+        ...
+
+
+class ResultBuilder:
+    """Helps an analyzer build findings and facts with its name stamped on."""
+
+    def __init__(self, analyzer: str, rules: RuleRegistry) -> None:
+        self.analyzer = analyzer
+        self.rules = rules
+        self.result = AnalyzerResult()
+
+    def finding(
+        self,
+        rule: Rule | str,
+        message: str,
+        evidence: tuple[Evidence, ...] | list[Evidence] = (),
+    ) -> None:
+        """Add a finding of ``rule`` (an id or a Rule) with its evidence."""
+        r = self.rules.get(rule) if isinstance(rule, str) else rule
+        self.result.findings.append(
+            Finding(
+                rule_id=r.id,
+                title=r.title,
+                severity=r.severity,
+                confidence=r.confidence,
+                analyzer=self.analyzer,
+                message=message,
+                evidence=tuple(evidence),
+                cwe=r.cwe,
+                help=r.help,
+            )
+        )
+
+    def problem(self, path: str, problem: Problem, note: str | None = None) -> None:
+        """Turn a parser problem into a finding through the rule registry."""
+        rule = self.rules.for_problem(problem.code)
+        evidence = Evidence(
+            path=path,
+            offset=problem.offset,
+            pointer=problem.pointer,
+            excerpt=_clip(problem.excerpt),
+            note=note or f"problem code {problem.code}",
+        )
+        self.finding(rule, problem.message, (evidence,))
+
+    def fact(
+        self,
+        key: str,
+        label: str,
+        value: FactValue,
+        evidence: tuple[Evidence, ...] | list[Evidence] = (),
+    ) -> None:
+        """Add a fact with its evidence."""
+        self.result.facts.append(
+            Fact(
+                key=key, label=label, value=value, analyzer=self.analyzer, evidence=tuple(evidence)
+            )
+        )
+
+    def cover(self, path: str, status: CoverageStatus, detail: str = "") -> None:
+        """Record what this analyzer did to a file."""
+        self.result.coverage.append(
+            (path, CoverageStep(analyzer=self.analyzer, status=status, detail=detail))
+        )
+
+
+EXCERPT_MAX = 240
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= EXCERPT_MAX:
+        return text
+    return text[: EXCERPT_MAX - 1] + "…"

@@ -1,0 +1,625 @@
+"""Inventory: parse every file by its kind, report facts and structural findings.
+
+This analyzer reads headers only: weight files are parsed through their
+headers (safetensors, GGUF) or their zip directories (PyTorch, NumPy), never
+their tensor data. Pickles are listed but not analysed here, so a file that
+holds one is *inconclusive*, never clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
+from seewhy.analyzers.inventory.sizes import claim_agrees, parse_size_claim
+from seewhy.errors import FormatError, ReleaseReadError
+from seewhy.formats.archive import read_zip
+from seewhy.formats.gguf import GgufInfo, parse_gguf
+from seewhy.formats.hfconfig import ModelConfig, estimate_parameters, parse_config
+from seewhy.formats.interface import Problem
+from seewhy.formats.jsondoc import line_of_key, load_json
+from seewhy.formats.modelcard import ModelCard, parse_card
+from seewhy.formats.numpy import describe_npz, parse_npy_header
+from seewhy.formats.safetensors import SafetensorsInfo, parse_safetensors
+from seewhy.formats.shards import ShardIndex, check_shards, parse_index
+from seewhy.formats.torch import describe_torch_zip
+from seewhy.release.model import FileKind, Release, ReleaseFile
+from seewhy.report.model import CoverageStatus, Evidence
+
+MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_CARD_BYTES = 4 * 1024 * 1024
+CONFIG_TOLERANCE = 0.02  # config estimate vs counted parameters
+
+P = CoverageStatus
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """What one weight file's header says, for the release-level facts."""
+
+    path: str
+    fmt: str
+    parameters: int
+    by_type: dict[str, int]
+    tensor_names: frozenset[str] = frozenset()
+    tensor_bytes: int = 0
+    gguf: GgufInfo | None = None
+
+
+@dataclass
+class _State:
+    weights: list[WeightFile] = field(default_factory=list)
+    configs: dict[str, ModelConfig] = field(default_factory=dict)
+    cards: dict[str, ModelCard] = field(default_factory=dict)
+    indexes: dict[str, ShardIndex] = field(default_factory=dict)
+    templates: list[Evidence] = field(default_factory=list)
+    unparsed_shards: set[str] = field(default_factory=set)
+
+
+class InventoryAnalyzer:
+    """Parses every file by its sniffed kind; emits facts, findings and coverage."""
+
+    name = "inventory"
+
+    def analyze(self, release: Release, ctx: AuditContext) -> AnalyzerResult:
+        """See :class:`~seewhy.analyzers.interface.Analyzer`."""
+        b = ResultBuilder(self.name, ctx.rules)
+        for issue in release.issues:
+            b.problem(issue.path, issue.problem)
+        state = _State()
+        for file in release.files:
+            handler = _HANDLERS.get(file.kind, _listed)
+            try:
+                handler(release, file, b, state)
+            except FormatError as exc:
+                b.problem(file.path, Problem(exc.code, exc.message, exc.offset))
+                b.cover(file.path, P.INCONCLUSIVE, f"could not be parsed: {exc.message}")
+                if file.kind is FileKind.SAFETENSORS:
+                    state.unparsed_shards.add(file.path)
+            except ReleaseReadError as exc:
+                b.problem(file.path, Problem("release.unreadable", f"read failed: {exc.reason}"))
+                b.cover(file.path, P.ERROR, f"read failed: {exc.reason}")
+            except (ValueError, OverflowError, MemoryError, RecursionError) as exc:
+                # A parser crash on hostile input is itself a finding.
+                b.problem(
+                    file.path,
+                    Problem("parser.crash", f"the {file.kind.value} parser failed: {exc!r}"),
+                )
+                b.cover(file.path, P.INCONCLUSIVE, f"parser failed: {type(exc).__name__}")
+        _release_facts(release, b, state)
+        return b.result
+
+
+# --------------------------------------------------------------------- per kind
+
+Handler = Callable[[Release, ReleaseFile, ResultBuilder, _State], None]
+
+
+def _listed(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    b.cover(file.path, P.LISTED, file.sniff_note)
+
+
+def _unreadable(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    b.cover(file.path, P.ERROR, "could not be read")
+
+
+def _unsupported(why: str) -> Handler:
+    def handler(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+        b.cover(file.path, P.UNSUPPORTED, why)
+
+    return handler
+
+
+def _pickle(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    b.cover(file.path, P.INCONCLUSIVE, f"{file.sniff_note}; pickle present, not analysed")
+
+
+def _safetensors(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    with release.open(file) as src:
+        info: SafetensorsInfo = parse_safetensors(src)
+    for problem in info.problems:
+        b.problem(file.path, problem)
+    state.weights.append(
+        WeightFile(
+            path=file.path,
+            fmt="safetensors",
+            parameters=info.parameter_count,
+            by_type=info.parameters_by_dtype,
+            tensor_names=frozenset(t.name for t in info.tensors),
+            tensor_bytes=sum(t.nbytes for t in info.tensors),
+        )
+    )
+    b.cover(file.path, P.PARSED, f"header: {len(info.tensors)} tensors")
+
+
+def _gguf(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    with release.open(file) as src:
+        info = parse_gguf(src)
+    for problem in info.problems:
+        b.problem(file.path, problem)
+    state.weights.append(
+        WeightFile(
+            path=file.path,
+            fmt="gguf",
+            parameters=info.parameter_count,
+            by_type=info.parameters_by_type,
+            tensor_names=frozenset(t.name for t in info.tensors),
+            gguf=info,
+        )
+    )
+    for key in info.chat_templates:
+        state.templates.append(
+            Evidence(path=file.path, offset=info.kv_offsets.get(key), pointer=key)
+        )
+    b.cover(file.path, P.PARSED, f"GGUF v{info.version}: {len(info.tensors)} tensors")
+
+
+def _torch_zip(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    with release.open(file) as src:
+        listing = read_zip(src)
+        info = describe_torch_zip(listing, src)
+    for problem in listing.problems:
+        b.problem(file.path, problem)
+    for problem in info.problems:
+        b.problem(file.path, problem)
+    pickles = ", ".join(info.pickle_members) or "none"
+    kind = "TorchScript archive (code/)" if info.is_torchscript else "PyTorch zip"
+    b.cover(
+        file.path,
+        P.INCONCLUSIVE,
+        f"{kind}: {len(info.storages)} storages, {info.total_storage_bytes:,} bytes; "
+        f"pickles not analysed: {pickles}",
+    )
+
+
+def _numpy(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    with release.open(file) as src:
+        info = parse_npy_header(src)
+    for problem in info.problems:
+        b.problem(file.path, problem)
+    if info.has_object_dtype:
+        b.cover(file.path, P.INCONCLUSIVE, f"object dtype {info.descr}: pickle, not analysed")
+    else:
+        b.cover(file.path, P.PARSED, f"dtype {info.descr}, shape {info.shape}")
+
+
+def _npz(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    with release.open(file) as src:
+        listing = read_zip(src)
+        info = describe_npz(listing, src)
+    for problem in (*listing.problems, *info.problems):
+        b.problem(file.path, problem)
+    if info.has_object_dtype:
+        b.cover(file.path, P.INCONCLUSIVE, "a member has object dtype: pickle, not analysed")
+    else:
+        b.cover(file.path, P.PARSED, f"{len(info.arrays)} arrays")
+
+
+def _zip(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    with release.open(file) as src:
+        listing = read_zip(src)
+    for problem in listing.problems:
+        b.problem(file.path, problem)
+    b.cover(
+        file.path,
+        P.INCONCLUSIVE,
+        f"zip of {len(listing.members)} members listed; member contents not analysed",
+    )
+
+
+def _read_capped(release: Release, file: ReleaseFile, cap: int) -> bytes | None:
+    if file.size > cap:
+        return None
+    return release.read_head(file, cap)
+
+
+def _too_large(b: ResultBuilder, file: ReleaseFile, cap: int) -> None:
+    b.problem(
+        file.path,
+        Problem("inventory.too-large", f"{file.size:,} bytes, above the {cap:,}-byte cap"),
+    )
+    b.cover(file.path, P.INCONCLUSIVE, f"larger than the {cap:,}-byte cap; not parsed")
+
+
+def _json(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    data = _read_capped(release, file, MAX_JSON_BYTES)
+    if data is None:
+        # Large tokenizer.json files are data, not configuration: list them.
+        if file.kind is FileKind.TOKENIZER:
+            b.cover(file.path, P.LISTED, "large tokenizer file; listed")
+            return
+        _too_large(b, file, MAX_JSON_BYTES)
+        return
+    name = PurePosixPath(file.path).name
+    if file.kind is FileKind.CONFIG and name == "config.json":
+        config = parse_config(data)
+        for problem in config.problems:
+            b.problem(file.path, problem)
+        state.configs[file.path] = config
+    elif file.kind is FileKind.WEIGHT_INDEX:
+        index = parse_index(data)
+        for problem in index.problems:
+            b.problem(file.path, problem)
+        state.indexes[file.path] = index
+    else:
+        value, problems = load_json(data, what=name, code_prefix="json")
+        for problem in problems:
+            b.problem(file.path, problem)
+        if isinstance(value, dict) and isinstance(value.get("chat_template"), str | list):
+            text = data.decode("utf-8", "replace")
+            state.templates.append(
+                Evidence(
+                    path=file.path,
+                    line=line_of_key(text, "chat_template"),
+                    pointer="/chat_template",
+                )
+            )
+    b.cover(file.path, P.PARSED, file.sniff_note)
+
+
+def _card(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    data = release.read_head(file, MAX_CARD_BYTES)
+    card = parse_card(data, path=file.path)
+    for problem in card.problems:
+        b.problem(file.path, problem)
+    state.cards[file.path] = card
+    if file.size > MAX_CARD_BYTES:
+        b.cover(file.path, P.PARSED, f"first {MAX_CARD_BYTES:,} bytes parsed (cap)")
+    else:
+        b.cover(file.path, P.PARSED, "model card")
+
+
+def _template(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    state.templates.append(Evidence(path=file.path, line=1))
+    b.cover(file.path, P.UNSUPPORTED, "template not analysed for injection in this version")
+
+
+_HANDLERS: dict[FileKind, Handler] = {
+    FileKind.SAFETENSORS: _safetensors,
+    FileKind.GGUF: _gguf,
+    FileKind.PYTORCH_ZIP: _torch_zip,
+    FileKind.TORCHSCRIPT: _torch_zip,
+    FileKind.PYTORCH_LEGACY: _pickle,
+    FileKind.PICKLE: _pickle,
+    FileKind.NUMPY: _numpy,
+    FileKind.NUMPY_ZIP: _npz,
+    FileKind.ZIP: _zip,
+    FileKind.KERAS_ZIP: _unsupported("Keras archive: not analysed in this version"),
+    FileKind.ONNX: _unsupported("ONNX model: not analysed in this version"),
+    FileKind.HDF5: _unsupported("HDF5 file: not analysed in this version"),
+    FileKind.TAR: _unsupported("tar archive: members not analysed"),
+    FileKind.SEVENZIP: _unsupported("7z archive: members not analysed"),
+    FileKind.COMPRESSED: _unsupported("compressed stream: not analysed"),
+    FileKind.PYTHON: _unsupported("Python code: not analysed in this version"),
+    FileKind.JINJA: _template,
+    FileKind.UNKNOWN: _unsupported("unknown binary format"),
+    FileKind.UNREADABLE: _unreadable,
+    FileKind.CONFIG: _json,
+    FileKind.TOKENIZER: _json,
+    FileKind.WEIGHT_INDEX: _json,
+    FileKind.JSON: _json,
+    FileKind.MODEL_CARD: _card,
+}
+
+
+# ------------------------------------------------------------ release facts
+
+
+def _release_facts(release: Release, b: ResultBuilder, state: _State) -> None:
+    primary = _primary_weights(state)
+    config_path, config = _root_config(state)
+    _architecture(b, primary, config_path, config)
+    counted = _parameters(b, state, primary)
+    _quantization(b, primary, config_path, config)
+    _context_and_vocab(b, primary, config_path, config)
+    _chat_template(b, state)
+    _shards(release, b, state)
+    _declared_license(b, state, primary)
+    _config_estimate(b, config_path, config, counted, primary)
+    _size_claims(release, b, state, primary, counted)
+    b.fact(
+        "total_bytes",
+        "Total size",
+        release.total_bytes,
+        [Evidence(note=f"{len(release.files)} files")],
+    )
+
+
+def _depth(path: str) -> int:
+    return path.count("/")
+
+
+def _primary_weights(state: _State) -> list[WeightFile]:
+    """The weight files of the main model.
+
+    Files listed by a shard index form one set; other safetensors files in the
+    same folder form one set (shards without an index); a GGUF file is a set
+    on its own. The main model is the set at the shallowest folder with the
+    most parameters.
+    """
+    sets: dict[str, list[WeightFile]] = {}
+    indexed: dict[str, str] = {}
+    for index_path, index in state.indexes.items():
+        folder = str(PurePosixPath(index_path).parent)
+        for shard in index.shard_names:
+            indexed[str(PurePosixPath(folder) / shard) if folder != "." else shard] = index_path
+    for w in state.weights:
+        folder = str(PurePosixPath(w.path).parent)
+        if w.path in indexed:
+            key = f"index:{indexed[w.path]}"
+        elif w.fmt == "safetensors":
+            key = f"dir:{folder}"
+        else:
+            key = f"file:{w.path}"
+        sets.setdefault(key, []).append(w)
+    if not sets:
+        return []
+    return min(
+        sets.values(),
+        key=lambda ws: (min(_depth(w.path) for w in ws), -sum(w.parameters for w in ws)),
+    )
+
+
+def _root_config(state: _State) -> tuple[str | None, ModelConfig | None]:
+    if not state.configs:
+        return None, None
+    path = min(state.configs, key=lambda p: (_depth(p), p))
+    return path, state.configs[path]
+
+
+def _gguf_ev(w: WeightFile, key: str) -> Evidence:
+    offset = w.gguf.kv_offsets.get(key) if w.gguf is not None else None
+    return Evidence(path=w.path, offset=offset, pointer=key)
+
+
+def _config_ev(path: str, config: ModelConfig, field_name: str) -> Evidence:
+    key = config.keys.get(field_name, field_name)
+    return Evidence(path=path, pointer=f"/{key}")
+
+
+def _architecture(
+    b: ResultBuilder,
+    primary: list[WeightFile],
+    config_path: str | None,
+    config: ModelConfig | None,
+) -> None:
+    ggufs = [w for w in primary if w.gguf is not None and w.gguf.architecture]
+    if ggufs and ggufs[0].gguf is not None:
+        arch = ggufs[0].gguf.architecture
+        b.fact("architecture", "Architecture", arch, [_gguf_ev(ggufs[0], "general.architecture")])
+    elif config is not None and config_path is not None and config.model_type:
+        value = config.model_type
+        if config.architectures:
+            value += f" ({', '.join(config.architectures)})"
+        b.fact(
+            "architecture", "Architecture", value, [_config_ev(config_path, config, "model_type")]
+        )
+
+
+def _parameters(b: ResultBuilder, state: _State, primary: list[WeightFile]) -> int | None:
+    if not primary:
+        return None
+    total = sum(w.parameters for w in primary)
+    by_type: dict[str, int] = {}
+    for w in primary:
+        for k, v in w.by_type.items():
+            by_type[k] = by_type.get(k, 0) + v
+    evidence = [
+        Evidence(path=w.path, note=f"{w.parameters:,} from the {w.fmt} header") for w in primary
+    ]
+    b.fact("parameter_count", "Parameters (summed from weight headers)", total, evidence)
+    ordered = sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))
+    b.fact("parameters_by_dtype", "Parameters per dtype", dict(ordered), evidence[:1])
+    others = [w for w in state.weights if w not in primary]
+    if others:
+        b.fact(
+            "other_weight_files",
+            "Other weight files (not counted above)",
+            {w.path: w.parameters for w in others},
+            [Evidence(path=w.path) for w in others[:5]],
+        )
+    return total
+
+
+def _quantization(
+    b: ResultBuilder,
+    primary: list[WeightFile],
+    config_path: str | None,
+    config: ModelConfig | None,
+) -> None:
+    values: list[str | int | float | bool | None] = []
+    evidence: list[Evidence] = []
+    for w in primary:
+        if w.gguf is not None:
+            ftype = w.gguf.file_type
+            if ftype and ftype not in values:
+                values.append(ftype)
+                evidence.append(_gguf_ev(w, "general.file_type"))
+    types = sorted({t for w in primary for t in w.by_type})
+    if types:
+        values.append("tensor types: " + "/".join(types))
+        evidence.extend(
+            Evidence(path=w.path, note="tensor types in the header") for w in primary[:1]
+        )
+    if config is not None and config_path is not None and config.decoder.quant_method:
+        values.append(f"quantization_config: {config.decoder.quant_method}")
+        evidence.append(_config_ev(config_path, config, "quantization_config"))
+    if values:
+        b.fact("quantization", "Quantization / dtypes", values, evidence)
+
+
+def _context_and_vocab(
+    b: ResultBuilder,
+    primary: list[WeightFile],
+    config_path: str | None,
+    config: ModelConfig | None,
+) -> None:
+    info = next((w.gguf for w in primary if w.gguf is not None), None)
+    gguf_path = next((w.path for w in primary if w.gguf is not None), "")
+    if info is not None:
+        arch = info.architecture or ""
+        vocab_key = f"{arch}.vocab_size"
+        if vocab_key not in info.metadata:
+            vocab_key = "tokenizer.ggml.tokens"
+        for key, label, value, gkey in (
+            ("context_length", "Context length", info.context_length, f"{arch}.context_length"),
+            ("vocab_size", "Vocabulary size", info.vocab_size, vocab_key),
+        ):
+            if value is not None:
+                ev = Evidence(path=gguf_path, offset=info.kv_offsets.get(gkey), pointer=gkey)
+                b.fact(key, label, value, [ev])
+        return
+    if config is None or config_path is None:
+        return
+    dec = config.decoder
+    for key, label, field_name in (
+        ("context_length", "Context length", "max_position_embeddings"),
+        ("vocab_size", "Vocabulary size", "vocab_size"),
+    ):
+        value = getattr(dec, field_name)
+        if value is not None:
+            b.fact(key, label, value, [_config_ev(config_path, dec, field_name)])
+
+
+def _chat_template(b: ResultBuilder, state: _State) -> None:
+    evidence = state.templates[:5] or [
+        Evidence(
+            note="none found: no tokenizer.chat_template* key in GGUF files, no chat_template "
+            "in JSON configs, no template file"
+        )
+    ]
+    b.fact("chat_template", "Chat template present", bool(state.templates), evidence)
+
+
+def _shards(release: Release, b: ResultBuilder, state: _State) -> None:
+    by_path = {w.path: w for w in state.weights}
+    for index_path, index in sorted(state.indexes.items()):
+        folder = PurePosixPath(index_path).parent
+        present: dict[str, frozenset[str] | None] = {}
+        sizes: dict[str, int] = {}
+        for file in release.files:
+            p = PurePosixPath(file.path)
+            if p.parent != folder or file.path == index_path:
+                continue
+            if file.path in by_path:
+                present[p.name] = by_path[file.path].tensor_names
+                sizes[p.name] = by_path[file.path].tensor_bytes
+            elif file.path in state.unparsed_shards or p.name in index.shard_names:
+                present[p.name] = None
+        problems = check_shards(index, present, shard_sizes=sizes or None)
+        for problem in problems:
+            b.problem(index_path, problem)
+        listed = index.shard_names
+        found = [s for s in listed if s in present]
+        status = "complete" if not problems else "incomplete or inconsistent"
+        b.fact(
+            "shards",
+            "Shards",
+            f"{status}: {len(found)} of {len(listed)} listed shards present",
+            [Evidence(path=index_path, pointer="/weight_map")],
+        )
+
+
+def _declared_license(b: ResultBuilder, state: _State, primary: list[WeightFile]) -> None:
+    values: list[str | int | float | bool | None] = []
+    evidence: list[Evidence] = []
+    for path, card in sorted(state.cards.items(), key=lambda kv: _depth(kv[0])):
+        for lic in card.licenses or ((card.license,) if card.license else ()):
+            values.append(lic)
+            evidence.append(
+                Evidence(
+                    path=path,
+                    line=card.line_of("license"),
+                    pointer="license",
+                    excerpt=f"license: {lic}",
+                )
+            )
+        if card.license_name:
+            values.append(f"license_name: {card.license_name}")
+            evidence.append(
+                Evidence(path=path, line=card.line_of("license_name"), pointer="license_name")
+            )
+        if card.license_link:
+            values.append(f"license_link: {card.license_link}")
+            evidence.append(
+                Evidence(path=path, line=card.line_of("license_link"), pointer="license_link")
+            )
+        break
+    for w in primary:
+        if w.gguf is not None and w.gguf.license:
+            values.append(w.gguf.license)
+            evidence.append(_gguf_ev(w, "general.license"))
+    if values:
+        b.fact("declared_license", "Declared license", list(dict.fromkeys(values)), evidence)
+
+
+def _config_estimate(
+    b: ResultBuilder,
+    config_path: str | None,
+    config: ModelConfig | None,
+    counted: int | None,
+    primary: list[WeightFile],
+) -> None:
+    if config is None or config_path is None:
+        return
+    estimate = estimate_parameters(config)
+    if estimate is None:
+        return
+    ev = Evidence(path=config_path, note=estimate.formula_notes)
+    b.fact(
+        "config_parameter_estimate", "Parameters (estimated from config.json)", estimate.total, [ev]
+    )
+    if counted is None or counted == 0 or estimate.partial:
+        return
+    if abs(counted - estimate.total) > CONFIG_TOLERANCE * estimate.total:
+        b.finding(
+            "SW-INV-002",
+            f"config.json describes a {estimate.architecture} model of {estimate.total:,} "
+            f"parameters, but the weight headers hold {counted:,}",
+            [ev, *(Evidence(path=w.path, note=f"{w.parameters:,} parameters") for w in primary)],
+        )
+
+
+def _size_claims(
+    release: Release,
+    b: ResultBuilder,
+    state: _State,
+    primary: list[WeightFile],
+    counted: int | None,
+) -> None:
+    candidates: list[tuple[str, Evidence]] = []
+    for w in primary:
+        if w.gguf is not None:
+            for key in ("general.size_label", "general.name"):
+                value = w.gguf.metadata.get(key)
+                if isinstance(value, str):
+                    candidates.append((value, _gguf_ev(w, key)))
+    for path, card in state.cards.items():
+        if card.model_name:
+            candidates.append((card.model_name, Evidence(path=path, pointer="model-index/name")))
+    for w in primary:
+        candidates.append((PurePosixPath(w.path).name, Evidence(path=w.path, note="file name")))
+    if release.source_kind == "folder":
+        candidates.append((release.name, Evidence(note="release folder name")))
+    for text, ev in candidates:
+        claim = parse_size_claim(text)
+        if claim is None:
+            continue
+        ev = ev.model_copy(update={"excerpt": text})
+        b.fact("claimed_size", "Size the name claims", claim.text, [ev])
+        if counted and not claim_agrees(claim, counted):
+            b.finding(
+                "SW-INV-001",
+                f"the name claims {claim.text} ({claim.parameters:,}) parameters but the "
+                f"weight headers hold {counted:,}",
+                [
+                    ev,
+                    *(
+                        Evidence(path=w.path, note=f"{w.parameters:,} parameters")
+                        for w in primary[:3]
+                    ),
+                ],
+            )
+        return

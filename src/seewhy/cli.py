@@ -1,0 +1,212 @@
+"""The command line: parse → call the API → write output → exit code.
+
+Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it;
+2 usage or input error; 3 inconclusive (some file could not be fully
+checked). Data goes to stdout or ``--output``; progress and errors to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.progress import Progress as RichProgress
+
+from seewhy._version import __version__
+from seewhy.errors import (
+    ReleaseError,
+    ReleaseNotFoundError,
+    ReportError,
+    SeewhyError,
+    UsageError,
+)
+from seewhy.report.model import Severity
+
+app = typer.Typer(
+    name="seewhy",
+    help="Audit an open AI model release: what is in it, with evidence for every finding.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+
+# One table from exception class to the one line a user sees (most specific first).
+ERROR_MESSAGES: dict[type[BaseException], Callable[[BaseException], str]] = {
+    ReleaseNotFoundError: lambda e: f"{e}. Pass a model folder or a single weights file.",
+    ReleaseError: str,
+    ReportError: str,
+    UsageError: str,
+    SeewhyError: str,
+    OSError: lambda e: f"{getattr(e, 'filename', '') or ''} {getattr(e, 'strerror', '') or e}",
+}
+
+_state = {"debug": False}
+_err = Console(stderr=True, highlight=False)
+
+
+class OutputFormat(StrEnum):
+    """Output formats of ``seewhy audit``."""
+
+    TEXT = "text"
+    JSON = "json"
+    MD = "md"
+
+
+def _fatal(exc: BaseException) -> NoReturn:
+    if _state["debug"]:
+        traceback.print_exception(exc)
+    for cls, render in ERROR_MESSAGES.items():
+        if isinstance(exc, cls):
+            message = render(exc).strip()
+            break
+    else:
+        raise exc
+    _err.print(f"seewhy: error: {message}", markup=False, soft_wrap=True)
+    if not _state["debug"]:
+        _err.print("(run with --debug for a traceback)", style="dim", markup=False, soft_wrap=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+class _BarProgress:
+    """Draws a rich progress bar on stderr for long work (hashing)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
+
+    def start(self, description: str, total: int) -> None:
+        if not self._enabled:
+            return
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=_err,
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(description, total=total)
+
+    def advance(self, amount: int) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.advance(self._task, amount)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"seewhy {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+@app.command()
+def audit(
+    source: Annotated[str, typer.Argument(help="A model folder or a single weights file.")],
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.TEXT,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here.")
+    ] = None,
+    fail_on: Annotated[
+        Severity,
+        typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity."),
+    ] = Severity.HIGH,
+    hash_files: Annotated[
+        bool, typer.Option("--hash", help="Stream sha256 of every file (reads everything).")
+    ] = False,
+) -> None:
+    """Audit a model release and print the report."""
+    from seewhy.audit import audit as run_audit
+    from seewhy.report.json_format import format_json
+    from seewhy.report.markdown import format_markdown
+    from seewhy.report.text import format_text
+
+    try:
+        report = run_audit(
+            source,
+            hash_files=hash_files,
+            progress=_BarProgress(_err.is_terminal),
+            raise_errors=_state["debug"],
+        )
+        if fmt is OutputFormat.JSON:
+            text = format_json(report)
+        elif fmt is OutputFormat.MD:
+            text = format_markdown(report)
+        else:
+            color = output is None and sys.stdout.isatty()
+            width = Console().width if color else 110
+            text = format_text(report, color=color, width=width)
+        _write(text, output)
+    except (SeewhyError, OSError) as exc:
+        _fatal(exc)
+    raise typer.Exit(report.exit_code(fail_on))
+
+
+@app.command()
+def rules() -> None:
+    """List every rule id with its severity and title."""
+    from seewhy.report.rules import registry
+
+    for rule in registry().rules:
+        cwe = f" ({rule.cwe})" if rule.cwe else ""
+        typer.echo(f"{rule.id}  {rule.severity.value:<8}  {rule.title}{cwe}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the report."""
+    from seewhy.report.json_format import report_schema
+
+    sys.stdout.write(report_schema())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Pure, bounded parsers of untrusted bytes: they describe, never judge."""

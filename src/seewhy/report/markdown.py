@@ -1,0 +1,81 @@
+"""Markdown output, fit to paste into a pull request or a model card.
+
+Everything that comes from the release is untrusted: it is escaped so that
+it renders as the literal text, never as Markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import html
+
+from seewhy.report.humanize import evidence_text, fact_text, human_bytes, where
+from seewhy.report.model import Finding, Report, Severity
+
+_MD_SPECIAL = str.maketrans(
+    {c: "\\" + c for c in "\\`*_[]|~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+)
+
+
+def md(text: str) -> str:
+    """Escape untrusted text for inline Markdown (one line)."""
+    return " ".join(text.split()).translate(_MD_SPECIAL)
+
+
+def code(text: str) -> str:
+    """Untrusted text as inline code that cannot break out."""
+    return "<code>" + html.escape(" ".join(text.split())) + "</code>"
+
+
+def format_markdown(report: Report) -> str:
+    """The report as GitHub-flavoured Markdown."""
+    out: list[str] = []
+    rel = report.release
+    out.append(f"## seewhy audit: {md(rel.name)}\n")
+    counts = report.severity_counts()
+    sev = ", ".join(f"{counts[s]} {s.value}" for s in Severity if counts[s]) or "none"
+    inconclusive = report.inconclusive_files()
+    out.append("| | |\n|---|---|")
+    out.append(f"| Files | {rel.file_count:,} ({human_bytes(rel.total_bytes)}) |")
+    out.append(f"| Bytes read by the audit | {human_bytes(rel.bytes_read)} |")
+    out.append(f"| Findings | {sev} |")
+    out.append(f"| Files not fully checked | {len(inconclusive)} |")
+    out.append(f"| seewhy | {md(report.metadata.version)}, {md(report.metadata.generated_at)} |\n")
+    if report.facts:
+        out.append("### Facts\n")
+        out.append("| Fact | Value | Evidence |\n|---|---|---|")
+        for fact in report.facts:
+            ev = "; ".join(md(evidence_text(e)) for e in fact.evidence[:3]) or "—"
+            out.append(f"| {md(fact.label)} | {md(fact_text(fact.value, fact.key))} | {ev} |")
+        out.append("")
+    out.append("### Findings\n")
+    if not report.findings:
+        out.append("No findings.\n")
+    for finding in report.findings:
+        out.extend(_finding(finding))
+    if inconclusive:
+        out.append("### Not fully checked\n")
+        out.append("A file listed here is **not** known to be clean.\n")
+        for cov in inconclusive:
+            details = "; ".join(md(s.detail) for s in cov.steps if not s.status.conclusive)
+            out.append(f"- {code(cov.path)} ({md(cov.kind)}): {cov.status.value} — {details}")
+        out.append("")
+    out.append("<details><summary>Coverage: every file</summary>\n")
+    out.append("| File | Kind | Size | Status |\n|---|---|---|---|")
+    for cov in report.coverage:
+        out.append(
+            f"| {code(cov.path)} | {md(cov.kind)} | {human_bytes(cov.size)} | {cov.status.value} |"
+        )
+    out.append("\n</details>\n")
+    return "\n".join(out)
+
+
+def _finding(f: Finding) -> list[str]:
+    lines = [f"- **{f.severity.value.upper()}** `{f.rule_id}` {md(f.title)}: {md(f.message)}"]
+    for ev in f.evidence:
+        line = f"  - {code(where(ev))}"
+        if ev.excerpt:
+            line += f" {code(ev.excerpt)}"
+        if ev.note:
+            line += f" — {md(ev.note)}"
+        lines.append(line)
+    return lines

@@ -1,0 +1,88 @@
+"""The rule registry: every rule id documented once, in ``data/rules.toml``.
+
+Parsers emit problem codes (``"safetensors.trailing-bytes"``); each rule lists
+the codes it covers, so a contributor changes a severity or a help text in
+the data file without touching code. The same text feeds ``seewhy rules``,
+Markdown help and (later) SARIF ``rules[]``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from seewhy.report.model import Confidence, Severity
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One documented rule."""
+
+    id: str
+    title: str
+    severity: Severity
+    confidence: Confidence
+    analyzer: str
+    help: str
+    cwe: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleRegistry:
+    """All rules, by id and by the problem codes they cover."""
+
+    rules: tuple[Rule, ...]
+
+    def get(self, rule_id: str) -> Rule:
+        """The rule with this id; KeyError names the id when it is missing."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(f"no rule {rule_id!r} in the registry")
+
+    def for_problem(self, code: str) -> Rule:
+        """The rule that covers a parser problem code.
+
+        Codes no rule lists fall back to the generic parser rule, so a new
+        code never crashes an audit (a test keeps the table complete).
+        """
+        for rule in self.rules:
+            if code in rule.problems:
+                return rule
+        return self.get(FALLBACK_RULE)
+
+    def covered_codes(self) -> frozenset[str]:
+        """Every problem code some rule lists."""
+        return frozenset(code for rule in self.rules for code in rule.problems)
+
+
+FALLBACK_RULE = "SW-GEN-001"
+
+
+@cache
+def registry() -> RuleRegistry:
+    """Load the registry from the packaged data file (once)."""
+    text = resources.files("seewhy.data").joinpath("rules.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    rules = []
+    seen: set[str] = set()
+    for entry in data["rule"]:
+        if entry["id"] in seen:
+            raise ValueError(f"rule {entry['id']} is defined twice in rules.toml")
+        seen.add(entry["id"])
+        rules.append(
+            Rule(
+                id=entry["id"],
+                title=entry["title"],
+                severity=Severity(entry["severity"]),
+                confidence=Confidence(entry.get("confidence", "high")),
+                analyzer=entry["analyzer"],
+                help=entry["help"].strip(),
+                cwe=entry.get("cwe"),
+                problems=tuple(entry.get("problems", ())),
+            )
+        )
+    return RuleRegistry(tuple(sorted(rules, key=lambda r: r.id)))

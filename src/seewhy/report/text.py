@@ -1,0 +1,110 @@
+"""The readable terminal summary (rich), rendered to a string.
+
+Untrusted strings go into ``rich.text.Text`` objects, never into markup, so
+a file name like ``[red]x[/red]`` prints as itself.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from seewhy.report.humanize import evidence_text, fact_text, human_bytes, where
+from seewhy.report.model import Report, Severity
+
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+def format_text(report: Report, *, color: bool = False, width: int = 100) -> str:
+    """The report as a terminal summary; ANSI colours only when ``color``."""
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+    )
+    console.print(_header(report))
+    if report.facts:
+        console.print(_facts(report))
+    console.print(_findings(report))
+    inconclusive = report.inconclusive_files()
+    if inconclusive:
+        table = Table(title="Not fully checked (not known to be clean)", title_justify="left")
+        table.add_column("File", overflow="fold")
+        table.add_column("Kind")
+        table.add_column("Why", overflow="fold")
+        for cov in inconclusive:
+            why = "; ".join(s.detail for s in cov.steps if not s.status.conclusive)
+            table.add_row(Text(cov.path), Text(cov.kind), Text(why))
+        console.print(table)
+    errored = [a for a in report.analyzers if a.status == "errored"]
+    for outcome in errored:
+        console.print(Text(f"analyzer {outcome.analyzer} failed: {outcome.message}", "red"))
+    return buf.getvalue()
+
+
+def _header(report: Report) -> Panel:
+    rel = report.release
+    counts = report.severity_counts()
+    line = Text()
+    line.append(f"{rel.file_count:,} files, {human_bytes(rel.total_bytes)}; ")
+    line.append(f"read {human_bytes(rel.bytes_read)}; findings: ")
+    parts = [(f"{counts[s]} {s.value}", SEVERITY_STYLE[s]) for s in Severity if counts[s]]
+    if not parts:
+        line.append("none", "green")
+    for i, (label, style) in enumerate(parts):
+        line.append(", " if i else "")
+        line.append(label, style)
+    n_inc = len(report.inconclusive_files())
+    line.append(f"; not fully checked: {n_inc}", "yellow" if n_inc else "green")
+    return Panel(
+        Group(Text(f"seewhy {report.metadata.version} — {rel.name}", "bold"), line),
+        expand=False,
+    )
+
+
+def _facts(report: Report) -> Table:
+    table = Table(title="Facts", title_justify="left", show_lines=False)
+    table.add_column("Fact", style="bold")
+    table.add_column("Value", overflow="fold")
+    table.add_column("Evidence", overflow="fold", style="dim")
+    for fact in report.facts:
+        ev = "; ".join(evidence_text(e) for e in fact.evidence[:2])
+        table.add_row(Text(fact.label), Text(fact_text(fact.value, fact.key)), Text(ev))
+    return table
+
+
+def _findings(report: Report) -> Table | Text:
+    if not report.findings:
+        return Text("No findings.", "green")
+    table = Table(title="Findings", title_justify="left")
+    table.add_column("Severity")
+    table.add_column("Rule")
+    table.add_column("What", overflow="fold")
+    table.add_column("Where", overflow="fold")
+    for f in report.findings:
+        ev = f.evidence[0] if f.evidence else None
+        where_text = Text(where(ev) if ev else "")
+        if ev is not None and ev.excerpt:
+            where_text.append("\n" + ev.excerpt, "dim")
+        table.add_row(
+            Text(f.severity.value, SEVERITY_STYLE[f.severity]),
+            Text(f.rule_id),
+            Text(f"{f.title}: {f.message}"),
+            where_text,
+        )
+    return table

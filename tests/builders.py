@@ -1,0 +1,41 @@
+"""Helpers that write test artifacts: valid ones by the format's rules, broken ones by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1, "I64": 8}
+
+
+def sparse_safetensors(path: Path, tensors: dict[str, tuple[str, list[int]]]) -> int:
+    """Write a valid safetensors file whose data section is a sparse hole.
+
+    The header is exact (contiguous offsets from 0); the data bytes are never
+    written, so a file of many GB costs no disk. Returns the file size.
+    """
+    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, (dtype, shape) in tensors.items():
+        n = 1
+        for d in shape:
+            n *= d
+        size = n * DTYPE_BYTES[dtype]
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    with path.open("wb") as fh:
+        fh.write(struct.pack("<Q", len(raw)))
+        fh.write(raw)
+    total = 8 + len(raw) + offset
+    os.truncate(path, total)
+    return total
+
+
+def raw_safetensors(header: bytes, data: bytes = b"", length: int | None = None) -> bytes:
+    """Bytes of a safetensors file with a given header (length prefix optional override)."""
+    n = len(header) if length is None else length
+    return struct.pack("<Q", n) + header + data

@@ -1,0 +1,138 @@
+"""The command line, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from seewhy._version import __version__
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "seewhy", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"seewhy {__version__}"
+
+
+def test_missing_source_is_one_line_exit_2(tmp_path: Path) -> None:
+    out = run("audit", str(tmp_path / "nope"))
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert lines[0].startswith("seewhy: error: no such file or folder:")
+    assert "Traceback" not in out.stderr
+    assert len(lines) <= 2
+
+
+def test_bad_option_is_usage_error(example_release: Path) -> None:
+    out = run("audit", str(example_release), "--format", "pdf")
+    assert out.returncode == 2
+
+
+def test_rules_lists_every_rule_once() -> None:
+    from seewhy.report.rules import registry
+
+    out = run("rules")
+    assert out.returncode == 0
+    ids = [line.split()[0] for line in out.stdout.splitlines()]
+    assert ids == [r.id for r in registry().rules]
+    assert len(ids) == len(set(ids))
+
+
+def test_json_report_validates_against_printed_schema(example_release: Path) -> None:
+    schema = json.loads(run("schema").stdout)
+    out = run("audit", str(example_release), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    jsonschema.validate(doc, schema)
+    assert doc["release"]["name"] == "tiny-llama"
+
+
+def test_markdown_and_output_file(example_release: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "report.md"
+    out = run("audit", str(example_release), "--format", "md", "--output", str(target))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
+    text = target.read_text()
+    assert text.startswith("## seewhy audit: tiny-llama")
+    assert "| Parameters (summed from weight headers) | 106,816" in text
+
+
+def test_text_output_escapes_markup(tmp_path: Path) -> None:
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    (rel / "[red]x[blink].safetensors").write_bytes(b"not safetensors at all")
+    out = run("audit", str(rel))
+    assert "[red]x[blink].safetensors" in out.stdout
+    assert "\x1b[" not in out.stdout  # no colour when piped
+
+
+def test_fail_on_threshold_and_exit_codes(tmp_path: Path) -> None:
+    bad = tmp_path / "w.safetensors"
+    header = b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}'
+    bad.write_bytes(len(header).to_bytes(8, "little") + header + b"\x00" * 4)
+    assert run("audit", str(bad)).returncode == 1  # high finding, default --fail-on high
+    assert run("audit", str(bad), "--fail-on", "critical").returncode == 0
+
+
+def test_inconclusive_exit_3(tmp_path: Path) -> None:
+    import pickle
+
+    (tmp_path / "training_args.bin").write_bytes(pickle.dumps({"lr": 0.1}, protocol=2))
+    out = run("audit", str(tmp_path))
+    assert out.returncode == 3
+    assert "not analysed" in out.stdout
+
+
+def test_hash_flag_fills_sha256(example_release: Path) -> None:
+    out = run("audit", str(example_release), "--format", "json", "--hash")
+    doc = json.loads(out.stdout)
+    assert all(len(c["sha256"]) == 64 for c in doc["coverage"])
+    assert doc["metadata"]["options"]["hash"] is True
+
+
+def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+    """A file the auditing user cannot read is an error in coverage and a finding.
+
+    As root, permissions do not bite, so the audit runs under setpriv without
+    the capabilities that bypass them.
+    """
+    import shutil
+
+    (tmp_path / "ok.json").write_text("{}")
+    secret = tmp_path / "secret.safetensors"
+    secret.write_bytes(b"x" * 100)
+    secret.chmod(0o000)
+    cmd = [sys.executable, "-m", "seewhy", "audit", str(tmp_path), "--format", "json"]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: cannot make a file unreadable")
+        cmd = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    doc = json.loads(proc.stdout)
+    cov = {c["path"]: c for c in doc["coverage"]}
+    assert cov["secret.safetensors"]["kind"] == "unreadable"
+    assert [s["status"] for s in cov["secret.safetensors"]["steps"]] == ["error"]
+    assert any(
+        f["rule_id"] == "SW-REL-004" and f["evidence"][0]["path"] == "secret.safetensors"
+        for f in doc["findings"]
+    )
+    assert proc.returncode == 3
