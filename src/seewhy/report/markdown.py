@@ -40,6 +40,12 @@ def format_markdown(report: Report) -> str:
     out.append(f"| Findings | {sev} |")
     out.append(f"| Files not fully checked | {len(inconclusive)} |")
     out.append(f"| seewhy | {md(report.metadata.version)}, {md(report.metadata.generated_at)} |\n")
+    if report.verdicts:
+        out.append("### Verdicts\n")
+        out.append("| Question | Answer | Why |\n|---|---|---|")
+        for v in report.verdicts:
+            out.append(f"| {md(v.topic.replace('_', ' '))} | **{md(v.value)}** | {md(v.reason)} |")
+        out.append("")
     if report.facts:
         out.append("### Facts\n")
         out.append("| Fact | Value | Evidence |\n|---|---|---|")

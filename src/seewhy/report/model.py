@@ -92,6 +92,22 @@ class Fact(_Frozen):
     evidence: tuple[Evidence, ...] = ()
 
 
+class Verdict(_Frozen):
+    """One of the report's answers (openness, load safety, performance), with its reason.
+
+    ``value`` is one of the topic's fixed answers, for example
+    ``open-source-ai | open-weights | restricted-weights | closed | unknown`` for
+    openness and ``safe | unsafe | inconclusive`` for load safety; ``reason``
+    is the one line a person would quote.
+    """
+
+    topic: Literal["openness", "load_safety", "performance"]
+    value: str
+    reason: str
+    analyzer: str
+    evidence: tuple[Evidence, ...] = ()
+
+
 class CoverageStatus(StrEnum):
     """What was done to a file, from best to worst for a fail-closed reading."""
 
@@ -167,10 +183,15 @@ class Report(_Frozen):
     schema_version: str = SCHEMA_VERSION
     metadata: Metadata
     release: ReleaseSummary
+    verdicts: tuple[Verdict, ...] = ()
     facts: tuple[Fact, ...] = ()
     findings: tuple[Finding, ...] = ()
     coverage: tuple[FileCoverage, ...] = ()
     analyzers: tuple[AnalyzerOutcome, ...] = ()
+
+    def verdict(self, topic: str) -> Verdict | None:
+        """The verdict on a topic, if an analyzer gave one."""
+        return next((v for v in self.verdicts if v.topic == topic), None)
 
     def fact(self, key: str) -> Fact | None:
         """The fact with this key, if any."""

@@ -1,4 +1,4 @@
-"""The rule registry: every rule id documented once, in ``data/rules.toml``.
+"""The rule registry: every rule id documented once, in ``data/rules/*.toml``.
 
 Parsers emit problem codes (``"safetensors.trailing-bytes"``); each rule lists
 the codes it covers, so a contributor changes a severity or a help text in
@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from seewhy.report.model import Confidence, Severity
 
@@ -64,14 +65,17 @@ FALLBACK_RULE = "SW-GEN-001"
 
 @cache
 def registry() -> RuleRegistry:
-    """Load the registry from the packaged data file (once)."""
-    text = resources.files("seewhy.data").joinpath("rules.toml").read_text("utf-8")
-    data = tomllib.loads(text)
+    """Load the registry from the packaged data files (once), one file per analyzer."""
+    entries: list[dict[str, Any]] = []
+    folder = resources.files("seewhy.data.rules")
+    for item in sorted(folder.iterdir(), key=lambda t: t.name):
+        if item.name.endswith(".toml"):
+            entries.extend(tomllib.loads(item.read_text("utf-8"))["rule"])
     rules = []
     seen: set[str] = set()
-    for entry in data["rule"]:
+    for entry in entries:
         if entry["id"] in seen:
-            raise ValueError(f"rule {entry['id']} is defined twice in rules.toml")
+            raise ValueError(f"rule {entry['id']} is defined twice in data/rules/")
         seen.add(entry["id"])
         rules.append(
             Rule(

@@ -25,6 +25,18 @@ SEVERITY_STYLE = {
 }
 
 
+VERDICT_STYLE = {
+    "open-source-ai": "bold green",
+    "open-weights": "green",
+    "restricted-weights": "yellow",
+    "closed": "red",
+    "safe": "bold green",
+    "unsafe": "bold red",
+    "inconclusive": "yellow",
+    "unknown": "yellow",
+}
+
+
 def format_text(report: Report, *, color: bool = False, width: int = 100) -> str:
     """The report as a terminal summary; ANSI colours only when ``color``."""
     buf = io.StringIO()
@@ -38,6 +50,18 @@ def format_text(report: Report, *, color: bool = False, width: int = 100) -> str
         emoji=False,
     )
     console.print(_header(report))
+    if report.verdicts:
+        table = Table(title="Verdicts", title_justify="left")
+        table.add_column("Question", style="bold")
+        table.add_column("Answer")
+        table.add_column("Why", overflow="fold")
+        for v in report.verdicts:
+            table.add_row(
+                Text(v.topic.replace("_", " ")),
+                Text(v.value, VERDICT_STYLE.get(v.value, "bold")),
+                Text(v.reason),
+            )
+        console.print(table)
     if report.facts:
         console.print(_facts(report))
     console.print(_findings(report))

@@ -319,6 +319,7 @@ def _release_facts(release: Release, b: ResultBuilder, state: _State) -> None:
     _declared_license(b, state, primary)
     _config_estimate(b, config_path, config, counted, primary)
     _size_claims(release, b, state, primary, counted)
+    _card_facts(b, state)
     b.fact(
         "total_bytes",
         "Total size",
@@ -623,3 +624,26 @@ def _size_claims(
                 ],
             )
         return
+
+
+def _card_facts(b: ResultBuilder, state: _State) -> None:
+    """Base model and claimed results from the top-level model card."""
+    if not state.cards:
+        return
+    path = min(state.cards, key=lambda p: (_depth(p), p))
+    card = state.cards[path]
+    if card.base_model:
+        b.fact(
+            "base_model",
+            "Base model (card)",
+            list(card.base_model),
+            [Evidence(path=path, line=card.line_of("base_model"), pointer="base_model")],
+        )
+    if card.eval_results:
+        values: list[str | int | float | bool | None] = []
+        evidence: list[Evidence] = []
+        for r in card.eval_results[:50]:
+            metric = r.metric_name or r.metric_type or "metric"
+            values.append(f"{r.dataset_name or r.dataset_type or '?'}: {metric} = {r.metric_value}")
+            evidence.append(Evidence(path=path, line=r.line, pointer="model-index"))
+        b.fact("claimed_results", "Results the card claims (model-index)", values, evidence)
