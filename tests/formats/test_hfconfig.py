@@ -393,9 +393,7 @@ def test_tying_removes_exactly_one_embedding_matrix() -> None:
 
 def test_llama_attention_and_mlp_bias() -> None:
     plain = estimate_parameters(config(SMOLLM2_135M))
-    biased = estimate_parameters(
-        config({**SMOLLM2_135M, "attention_bias": True, "mlp_bias": True})
-    )
+    biased = estimate_parameters(config({**SMOLLM2_135M, "attention_bias": True, "mlp_bias": True}))
     assert plain and biased
     per_layer = (576 + 2 * 192 + 576) + (2 * 1536 + 576)
     assert biased.total - plain.total == 30 * per_layer
@@ -480,9 +478,7 @@ def test_gemma3_minimal_text_config_uses_transformers_defaults() -> None:
     assert est is not None
     assert est.partial
     h, hd, q, kv = 2560, 256, 8, 4
-    per_layer = (
-        h * q * hd + 2 * h * kv * hd + q * hd * h + 3 * h * 10240 + 4 * h + 2 * hd
-    )
+    per_layer = h * q * hd + 2 * h * kv * hd + q * hd * h + 3 * h * 10240 + 4 * h + 2 * hd
     assert est.total == 262_208 * h + 34 * per_layer + h
     assert "vocab_size defaulted to 262208" in est.formula_notes
 
@@ -754,8 +750,9 @@ _values = st.recursive(
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=20,
 )
 _known_keys = st.sampled_from(
@@ -789,7 +786,7 @@ _known_keys = st.sampled_from(
 @given(
     base=st.sampled_from([SMOLLM2_135M, GPT2, FALCON_7B, QWEN15_MOE_A27B, PHI3_MINI]),
     overrides=st.dictionaries(_known_keys, _values, max_size=4),
-    model_type=st.sampled_from(sorted(ESTIMATED_ARCHITECTURES) + ["other"]),
+    model_type=st.sampled_from([*sorted(ESTIMATED_ARCHITECTURES), "other"]),
 )
 def test_random_configs_never_crash(
     base: dict[str, Any], overrides: dict[str, Any], model_type: str

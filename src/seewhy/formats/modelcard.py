@@ -13,7 +13,8 @@ YAML is loaded with a restricted safe loader:
 * at most :data:`MAX_ALIASES` aliases, no alias to an enclosing node, and at
   most :data:`MAX_EXPANDED_NODES` nodes once aliases are expanded, so an
   alias bomb is refused before anything walks it;
-* nesting at most :data:`MAX_YAML_DEPTH` deep, front matter at most
+* nesting at most :data:`MAX_YAML_DEPTH` deep, at most
+  :data:`MAX_YAML_NODES` nodes, front matter at most
   :data:`MAX_FRONT_MATTER_BYTES` long;
 * booleans as in YAML 1.2 (only ``true``/``false``), as the Hub reads them:
   ``language: no`` is Norwegian, not ``False``.
@@ -21,16 +22,20 @@ YAML is loaded with a restricted safe loader:
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
-from yaml.error import Mark
-from yaml.events import AliasEvent
+from yaml.composer import Composer
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.events import AliasEvent, Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
+from yaml.resolver import Resolver
 
 from seewhy.formats.interface import Problem
 
@@ -38,9 +43,12 @@ __all__ = [
     "MAX_ALIASES",
     "MAX_EXPANDED_NODES",
     "MAX_FRONT_MATTER_BYTES",
+    "MAX_PROBLEMS",
     "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
     "PROBLEM_CODES",
     "EvalResult",
+    "MetricValue",
     "ModelCard",
     "parse_card",
 ]
@@ -53,11 +61,15 @@ MAX_EXPANDED_NODES = 1_000_000
 """Most YAML nodes accepted once every alias is expanded."""
 MAX_YAML_DEPTH = 64
 """Deepest nesting of YAML collections accepted."""
+MAX_YAML_NODES = 100_000
+"""Most YAML nodes (aliases not expanded) accepted in one front matter."""
+MAX_PROBLEMS = 100
+"""Most problems one card records; the rest are counted."""
 
 PROBLEM_CODES: dict[str, str] = {
     "card.not-utf8": "the card is not valid UTF-8; bad bytes were replaced",
     "card.unclosed-front-matter": "a '---' opens front matter but no '---' line closes it",
-    "card.front-matter-too-large": "the front matter is larger than 1 MiB and was not parsed",
+    "card.front-matter-too-large": "the front matter is over 1 MiB or 100,000 YAML nodes; not read",
     "card.bad-yaml": "the front matter is not valid YAML",
     "card.yaml-python-tag": "the front matter uses a !!python tag (never constructed)",
     "card.yaml-alias-bomb": "the front matter has too many, recursive or exploding aliases",
@@ -66,6 +78,7 @@ PROBLEM_CODES: dict[str, str] = {
     "card.duplicate-key": "a front-matter key appears more than once; the last value is kept",
     "card.bad-field": "a known front-matter field has the wrong type; ignored",
     "card.bad-model-index": "the model-index is malformed; the malformed parts were skipped",
+    "card.too-many-problems": "more problems than the cap; the rest were counted, not recorded",
 }
 """Every code this module emits -> one-line description."""
 
@@ -73,6 +86,7 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _PYTHON_TAG = "tag:yaml.org,2002:python/"
 
 MetricValue = float | int | str
+"""What a model-index metric ``value`` may be: a number, or a string as written."""
 
 
 @dataclass(frozen=True)
@@ -146,8 +160,8 @@ class ModelCard:
 # the restricted YAML loader
 
 
-class _YamlLimitError(yaml.YAMLError):
-    """The front matter breaks one of this module's limits."""
+class _CardYamlError(yaml.YAMLError):
+    """The front matter breaks one of this module's limits, or a value cannot be built."""
 
     def __init__(self, code: str, message: str, index: int | None) -> None:
         super().__init__(message)
@@ -156,40 +170,93 @@ class _YamlLimitError(yaml.YAMLError):
         self.index = index
 
 
-class _CardLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans and limits on aliases, depth and tags."""
+class _EventSource(Protocol):
+    """A YAML parser seen as a stream of events (libyaml's or PyYAML's)."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._aliases = 0
+    def check_event(self, *choices: type[Event]) -> bool: ...
+    def peek_event(self) -> Event | None: ...
+    def get_event(self) -> Event | None: ...
+    def dispose(self) -> None: ...
+
+
+def _event_source(text: str) -> _EventSource:
+    """libyaml's parser when PyYAML has it (several times faster), else PyYAML's.
+
+    Only events come from the parser: composition (with the limits) and
+    construction are the Python code below either way.
+    """
+    if _LIBYAML:
+        from yaml._yaml import CParser  # importable only when PyYAML has libyaml
+
+        return CParser(text)
+    return yaml.BaseLoader(text)
+
+
+_LIBYAML: bool = bool(getattr(yaml, "__with_libyaml__", False))
+
+
+class _CardLoader(Composer, SafeConstructor, Resolver):
+    """A safe loader with YAML 1.2 booleans and limits on aliases, depth, size and tags."""
+
+    def __init__(self, text: str) -> None:
+        self.libyaml = _LIBYAML
+        self._events = _event_source(text)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self.aliases = 0
+        self._nodes = 0
         self._depth = 0
         self._open_anchors: list[str] = []
+
+    def check_event(self, *choices: type[Event]) -> bool:
+        """Whether the next event is one of ``choices`` (any event if none)."""
+        return self._events.check_event(*choices)
+
+    def peek_event(self) -> Event | None:
+        """The next event, left in place."""
+        return self._events.peek_event()
+
+    def get_event(self) -> Event | None:
+        """The next event, consumed."""
+        return self._events.get_event()
+
+    def dispose(self) -> None:
+        """Release the parser."""
+        self._events.dispose()
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         """Compose one node, enforcing the limits before recursing."""
         event = self.peek_event()
+        if event is None:  # pragma: no cover - the parser always ends with StreamEnd
+            return super().compose_node(parent, index)
         start = event.start_mark.index if event.start_mark is not None else None
-        if self.check_event(AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise _YamlLimitError(
+        if isinstance(event, AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise _CardYamlError(
                     "card.yaml-alias-bomb", f"more than {MAX_ALIASES} YAML aliases", start
                 )
             if event.anchor in self._open_anchors:
-                raise _YamlLimitError(
+                raise _CardYamlError(
                     "card.yaml-alias-bomb",
                     f"alias *{event.anchor} refers to a node that contains it",
                     start,
                 )
             return super().compose_node(parent, index)
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            raise _CardYamlError(
+                "card.front-matter-too-large", f"more than {MAX_YAML_NODES} YAML nodes", start
+            )
         tag = getattr(event, "tag", None)
         if isinstance(tag, str) and tag.startswith(_PYTHON_TAG):
-            raise _YamlLimitError("card.yaml-python-tag", f"Python tag {tag!r}", start)
+            raise _CardYamlError("card.yaml-python-tag", f"Python tag {tag!r}", start)
         if self._depth >= MAX_YAML_DEPTH:
-            raise _YamlLimitError(
+            raise _CardYamlError(
                 "card.yaml-too-deep", f"collections nest deeper than {MAX_YAML_DEPTH}", start
             )
-        anchor = event.anchor
+        anchor = getattr(event, "anchor", None)
         self._depth += 1
         if anchor is not None:
             self._open_anchors.append(anchor)
@@ -200,11 +267,22 @@ class _CardLoader(yaml.SafeLoader):
             if anchor is not None:
                 self._open_anchors.pop()
 
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        """Construct one value; a Python error on a value becomes a marked YAML error."""
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # hostile scalars: bad dates, 5000-digit ints, ...
+            raise ConstructorError(
+                None, None, f"value cannot be read: {exc}", node.start_mark
+            ) from None
+
 
 # YAML 1.2 core-schema booleans instead of YAML 1.1's yes/no/on/off.
 _CardLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in Resolver.yaml_implicit_resolvers.items()
 }
 _CardLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool",
@@ -250,11 +328,18 @@ def _load_yaml(text: str) -> _Yaml:
     """Compose, check and construct one YAML document; raises yaml.YAMLError."""
     loader = _CardLoader(text)
     try:
-        node = loader.get_single_node()
+        try:
+            node = loader.get_single_node()
+        except ReaderError as exc:
+            if loader.libyaml and isinstance(exc.position, int):
+                # libyaml counts bytes of the UTF-8 text; everything else counts characters
+                head = text.encode("utf-8", "surrogatepass")[: exc.position]
+                exc.position = len(head.decode("utf-8", "ignore"))
+            raise
         if node is None:
             return _Yaml(None, None, ())
-        if loader._aliases and _expanded_size(node) > MAX_EXPANDED_NODES:
-            raise _YamlLimitError(
+        if loader.aliases and _expanded_size(node) > MAX_EXPANDED_NODES:
+            raise _CardYamlError(
                 "card.yaml-alias-bomb",
                 f"aliases expand to more than {MAX_EXPANDED_NODES} nodes",
                 node.start_mark.index if node.start_mark is not None else None,
@@ -267,7 +352,13 @@ def _load_yaml(text: str) -> _Yaml:
                 for key, _ in node.value
                 if isinstance(key, ScalarNode) and key.start_mark is not None
             )
-        return _Yaml(loader.construct_document(node), node, top_keys)
+        try:
+            data = loader.construct_document(node)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # raised while filling a collection, outside any node
+            raise _CardYamlError("card.bad-yaml", f"value cannot be read: {exc}", None) from None
+        return _Yaml(data, node, top_keys)
     finally:
         loader.dispose()
 
@@ -359,13 +450,21 @@ class _Card:
     def __init__(self, text: str, base: int) -> None:
         self.text = text
         self.base = base  # bytes dropped before text (BOM)
+        self.ascii = text.isascii()
         self.problems: list[Problem] = []
-        self.key_lines: dict[str, int] = {}
+        self.dropped = 0
+        self._newlines: list[int] | None = None
 
     def line_at(self, index: int) -> int:
-        return self.text.count("\n", 0, index) + 1
+        """1-based line of character ``index`` (lines end at ``\\n``)."""
+        if self._newlines is None:
+            self._newlines = [m.start() for m in re.finditer("\n", self.text)]
+        return bisect.bisect_left(self._newlines, index) + 1
 
     def offset_at(self, index: int) -> int:
+        """Byte offset of character ``index`` in the file."""
+        if self.ascii:
+            return self.base + index
         return self.base + len(self.text[:index].encode("utf-8", "surrogatepass"))
 
     def problem(
@@ -376,11 +475,23 @@ class _Card:
         index: int | None = None,
         pointer: str | None = None,
     ) -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.dropped += 1
+            return
         offset = None
         if index is not None:
             message = f"line {self.line_at(index)}: {message}"
             offset = self.offset_at(index)
         self.problems.append(Problem(code, message, offset=offset, pointer=pointer))
+
+    def all_problems(self) -> tuple[Problem, ...]:
+        """The recorded problems, plus a count of those past the cap."""
+        if not self.dropped:
+            return tuple(self.problems)
+        more = Problem(
+            "card.too-many-problems", f"{self.dropped} more problems were found but not recorded"
+        )
+        return (*self.problems, more)
 
 
 def _pointer(*parts: object) -> str:
@@ -482,18 +593,32 @@ class _ModelIndex:
     def _mapping(self, value: Any, path: tuple[str | int, ...]) -> Mapping[Any, Any] | None:
         if isinstance(value, dict):
             return value
-        self._bad(f"{_pointer(*path)} should be a mapping, not {_kind(value)}", path)
+        if value is None:
+            self._bad(f"{_pointer(*path)} is missing", path[:-1])
+        else:
+            self._bad(f"{_pointer(*path)} should be a mapping, not {_kind(value)}", path)
         return None
 
     def _list(self, value: Any, path: tuple[str | int, ...]) -> list[Any]:
         if isinstance(value, list):
             return value
-        self._bad(f"{_pointer(*path)} should be a list, not {_kind(value)}", path)
+        if value is None:
+            self._bad(f"{_pointer(*path)} is missing", path[:-1])
+        else:
+            self._bad(f"{_pointer(*path)} should be a list, not {_kind(value)}", path)
         return []
 
     def _text(
-        self, obj: Mapping[Any, Any], key: str, path: tuple[str | int, ...], *, required: bool
+        self,
+        obj: Mapping[Any, Any] | None,
+        key: str,
+        path: tuple[str | int, ...],
+        *,
+        required: bool,
     ) -> str | None:
+        """A string (numbers are spelled out); None when absent or ``obj`` was bad."""
+        if obj is None:
+            return None
         value = obj.get(key)
         if isinstance(value, str):
             return value
@@ -527,8 +652,8 @@ class _ModelIndex:
         result = self._mapping(value, rpath)
         if result is None:
             return
-        task = self._mapping(result.get("task"), (*rpath, "task")) or {}
-        dataset = self._mapping(result.get("dataset"), (*rpath, "dataset")) or {}
+        task = self._mapping(result.get("task"), (*rpath, "task"))
+        dataset = self._mapping(result.get("dataset"), (*rpath, "dataset"))
         source = result.get("source")
         source_map = self._mapping(source, (*rpath, "source")) if source is not None else None
         task_type = self._text(task, "type", (*rpath, "task"), required=True)
@@ -583,18 +708,24 @@ class _ModelIndex:
 
 
 def _yaml_error(card: _Card, exc: yaml.YAMLError, yaml_start: int) -> None:
-    if isinstance(exc, _YamlLimitError):
+    if isinstance(exc, _CardYamlError):
         index = None if exc.index is None else yaml_start + exc.index
         card.problem(exc.code, exc.message, index=index)
         return
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    index = yaml_start + mark.index if isinstance(mark, Mark) else None
+    relative = getattr(mark, "index", None)  # libyaml's marks are not yaml.Mark
+    if isinstance(exc, ReaderError):
+        relative = exc.position
+    index = yaml_start + relative if isinstance(relative, int) else None
+    code = "card.bad-yaml"
     if isinstance(exc, yaml.MarkedYAMLError):
         parts = [exc.context, exc.problem]
         message = "; ".join(p for p in parts if p) or "invalid YAML"
+        if "maximum nesting depth" in message:  # libyaml's own limit (1000 levels)
+            code = "card.yaml-too-deep"
     else:
         message = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-    card.problem("card.bad-yaml", message, index=index)
+    card.problem(code, message, index=index)
 
 
 def _top_level_keys(
@@ -621,6 +752,9 @@ def parse_card(data: bytes, *, path: str = "README.md") -> ModelCard:
 
     ``path`` is recorded on the card for evidence. See :class:`ModelCard`
     for what is read and :data:`PROBLEM_CODES` for what is reported.
+    Problem offsets are byte offsets into ``data``; in a card that is not
+    UTF-8 they are exact up to the first bad byte and approximate after it
+    (bad bytes are replaced by U+FFFD before parsing).
     """
     base = 0
     if data.startswith(_UTF8_BOM):
@@ -654,7 +788,7 @@ def parse_card(data: bytes, *, path: str = "README.md") -> ModelCard:
             path=path,
             body=split.body,
             body_start_line=split.body_start_line,
-            problems=tuple(card.problems),
+            problems=card.all_problems(),
         )
 
     fields: dict[str, Any] = {}
@@ -674,9 +808,8 @@ def parse_card(data: bytes, *, path: str = "README.md") -> ModelCard:
             loaded = _load_yaml(split.yaml_text)
         except yaml.YAMLError as exc:
             _yaml_error(card, exc, yaml_start)
-        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-            # e.g. an impossible date or an integer past Python's digit limit
-            card.problem("card.bad-yaml", f"front matter value cannot be read: {exc}")
+        except RecursionError:  # not expected: composition depth is capped
+            card.problem("card.yaml-too-deep", "front matter nests too deeply")
         if loaded is not None:
             if loaded.data is None:
                 front = {}
@@ -701,7 +834,7 @@ def parse_card(data: bytes, *, path: str = "README.md") -> ModelCard:
         body=split.body,
         body_start_line=split.body_start_line,
         key_lines=key_lines,
-        problems=tuple(card.problems),
+        problems=card.all_problems(),
         **fields,
     )
 
