@@ -136,3 +136,35 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
         for f in doc["findings"]
     )
     assert proc.returncode == 3
+
+
+def test_manifest_checks_with_sha256sum(example_release: Path, tmp_path: Path) -> None:
+    import shutil
+
+    target = tmp_path / "SHA256SUMS"
+    out = run("manifest", str(example_release), "--style", "sha256sum", "--output", str(target))
+    assert out.returncode == 0, out.stderr
+    assert len(target.read_text().splitlines()) == 6
+    if shutil.which("sha256sum") is None:
+        pytest.skip("sha256sum not installed")
+    check = subprocess.run(
+        ["sha256sum", "-c", str(target)], cwd=example_release, capture_output=True, check=False
+    )
+    assert check.returncode == 0, check.stdout
+
+
+def test_sarif_output(example_release: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "rel"
+    bad.mkdir()
+    (bad / "model.safetensors").write_bytes(b"GGUF" + b"\0" * 40)
+    out = run("audit", str(bad), "--format", "sarif")
+    doc = json.loads(out.stdout)
+    assert doc["version"] == "2.1.0"
+    results = doc["runs"][0]["results"]
+    assert any(r["ruleId"] == "SW-REL-008" for r in results)
+    uris = {
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for r in results
+        for loc in r.get("locations", [])
+    }
+    assert "model.safetensors" in uris

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from seewhy._version import __version__
 from seewhy.analyzers.interface import Analyzer, AnalyzerResult, AuditContext, AuditOptions
@@ -17,12 +17,18 @@ from seewhy.report.model import (
     AnalyzerOutcome,
     CoverageStatus,
     CoverageStep,
+    Evidence,
     FileCoverage,
     Finding,
     Metadata,
     ReleaseSummary,
     Report,
+    Severity,
+    Verdict,
 )
+
+if TYPE_CHECKING:
+    from seewhy.provenance import SignatureTrust
 
 
 class Progress(Protocol):
@@ -41,11 +47,17 @@ class Progress(Protocol):
         ...
 
 
-def default_analyzers() -> list[Analyzer]:
-    """The analyzers an audit runs, in order."""
-    from seewhy.analyzers.inventory import InventoryAnalyzer
+def default_analyzers(signature_trust: SignatureTrust | None = None) -> list[Analyzer]:
+    """The analyzers an audit runs, in order.
 
-    return [InventoryAnalyzer()]
+    ``signature_trust`` is who the user trusts a model signature to come from
+    (a public key, a certificate chain or a Sigstore identity); never taken
+    from the release itself.
+    """
+    from seewhy.analyzers.inventory import InventoryAnalyzer
+    from seewhy.analyzers.security.signature import SignatureAnalyzer
+
+    return [InventoryAnalyzer(), SignatureAnalyzer(signature_trust)]
 
 
 def audit(
@@ -54,6 +66,7 @@ def audit(
     hash_files: bool = False,
     progress: Progress | None = None,
     analyzers: Sequence[Analyzer] | None = None,
+    signature_trust: SignatureTrust | None = None,
     raise_errors: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
@@ -70,7 +83,7 @@ def audit(
         source=str(source),
         hash_files=hash_files,
         progress=progress,
-        analyzers=analyzers,
+        analyzers=analyzers if analyzers is not None else default_analyzers(signature_trust),
         raise_errors=raise_errors,
         now=now,
     )
@@ -94,7 +107,8 @@ def audit_release(
         hash_errors = hash_release(release, progress)
     outcomes: list[AnalyzerOutcome] = []
     results: list[AnalyzerResult] = []
-    for analyzer in analyzers if analyzers is not None else default_analyzers():
+    selected = list(analyzers) if analyzers is not None else default_analyzers()
+    for analyzer in selected:
         try:
             results.append(analyzer.analyze(release, ctx))
         except Exception as exc:
@@ -133,6 +147,8 @@ def audit_release(
         )
         for f in release.files
     )
+    if {a.name for a in selected} >= LOAD_SAFETY_ANALYZERS:
+        verdicts.append(load_safety_verdict(findings, coverage, outcomes))
     return Report(
         metadata=Metadata(
             version=__version__,
@@ -152,6 +168,70 @@ def audit_release(
         findings=tuple(findings),
         coverage=coverage,
         analyzers=tuple(outcomes),
+    )
+
+
+SECURITY_PREFIX = "security"
+# A load-safety verdict is given only when every file-content scanner ran.
+LOAD_SAFETY_ANALYZERS = frozenset(
+    {
+        "inventory",
+        "security.pickle",
+        "security.formats",
+        "security.remote_code",
+        "security.python",
+        "security.templates",
+    }
+)
+NOT_LOAD_SAFETY = frozenset({"license", "openness"})
+
+
+def load_safety_verdict(
+    findings: Sequence[Finding],
+    coverage: Sequence[FileCoverage],
+    outcomes: Sequence[AnalyzerOutcome],
+) -> Verdict:
+    """Safe to load, unsafe, or inconclusive — failing closed.
+
+    Unsafe when any finding at high or above bears on loading (every analyzer
+    but license and openness); inconclusive when a file was not fully checked
+    or an analyzer failed; safe only when every file was fully checked.
+    """
+    blocking = [
+        f
+        for f in findings
+        if f.severity.rank >= Severity.HIGH.rank and f.analyzer not in NOT_LOAD_SAFETY
+    ]
+    if blocking:
+        worst = blocking[0]
+        more = f" and {len(blocking) - 1} more" if len(blocking) > 1 else ""
+        return Verdict(
+            topic="load_safety",
+            value="unsafe",
+            reason=f"{worst.rule_id} {worst.title}: {worst.message}{more}",
+            analyzer=SECURITY_PREFIX,
+            evidence=tuple(e for f in blocking[:5] for e in f.evidence[:1]),
+        )
+    unchecked = [c for c in coverage if not c.status.conclusive]
+    failed = [o for o in outcomes if o.status == "errored"]
+    if unchecked or failed:
+        parts = []
+        if unchecked:
+            parts.append(f"{len(unchecked)} file(s) not fully checked, e.g. {unchecked[0].path}")
+        if failed:
+            parts.append(f"analyzer {failed[0].analyzer} failed")
+        return Verdict(
+            topic="load_safety",
+            value="inconclusive",
+            reason="; ".join(parts),
+            analyzer=SECURITY_PREFIX,
+            evidence=tuple(Evidence(path=c.path, note=c.status.value) for c in unchecked[:5]),
+        )
+    return Verdict(
+        topic="load_safety",
+        value="safe",
+        reason=f"all {len(coverage)} files fully checked; nothing at high or above",
+        analyzer=SECURITY_PREFIX,
     )
 
 

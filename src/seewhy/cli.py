@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, assert_never
 
 import typer
 from rich.console import Console
@@ -34,7 +34,10 @@ from seewhy.errors import (
     SeewhyError,
     UsageError,
 )
-from seewhy.report.model import Severity
+from seewhy.report.model import Report, Severity
+
+if TYPE_CHECKING:
+    from seewhy.provenance import SignatureTrust
 
 app = typer.Typer(
     name="seewhy",
@@ -66,6 +69,7 @@ class OutputFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
     MD = "md"
+    SARIF = "sarif"
 
 
 def _fatal(exc: BaseException) -> NoReturn:
@@ -161,32 +165,106 @@ def audit(
     hash_files: Annotated[
         bool, typer.Option("--hash", help="Stream sha256 of every file (reads everything).")
     ] = False,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(help="Verify model.sig against this public key (PEM)."),
+    ] = None,
+    certificate_chain: Annotated[
+        list[Path] | None,
+        typer.Option(help="Verify model.sig against this certificate chain (repeatable)."),
+    ] = None,
+    identity: Annotated[
+        str | None,
+        typer.Option(help="Expected Sigstore signer identity (needs --oidc-issuer)."),
+    ] = None,
+    oidc_issuer: Annotated[
+        str | None, typer.Option(help="OIDC issuer of the expected Sigstore identity.")
+    ] = None,
 ) -> None:
     """Audit a model release and print the report."""
     from seewhy.audit import audit as run_audit
-    from seewhy.report.json_format import format_json
-    from seewhy.report.markdown import format_markdown
-    from seewhy.report.text import format_text
 
     try:
         report = run_audit(
             source,
             hash_files=hash_files,
             progress=_BarProgress(_err.is_terminal),
+            signature_trust=_trust(public_key, certificate_chain, identity, oidc_issuer),
             raise_errors=_state["debug"],
         )
-        if fmt is OutputFormat.JSON:
-            text = format_json(report)
-        elif fmt is OutputFormat.MD:
-            text = format_markdown(report)
-        else:
-            color = output is None and sys.stdout.isatty()
-            width = Console().width if color else 110
-            text = format_text(report, color=color, width=width)
-        _write(text, output)
+        _write(_render(report, fmt, output), output)
     except (SeewhyError, OSError) as exc:
         _fatal(exc)
     raise typer.Exit(report.exit_code(fail_on))
+
+
+def _trust(
+    public_key: Path | None,
+    certificate_chain: list[Path] | None,
+    identity: str | None,
+    oidc_issuer: str | None,
+) -> SignatureTrust | None:
+    from seewhy.provenance import SignatureTrust
+
+    if public_key is None and not certificate_chain and identity is None:
+        return None
+    if (identity is None) != (oidc_issuer is None):
+        raise UsageError("--identity and --oidc-issuer go together")
+    return SignatureTrust(
+        public_key=public_key,
+        certificate_chain=tuple(certificate_chain) if certificate_chain else None,
+        identity=identity,
+        oidc_issuer=oidc_issuer,
+    )
+
+
+def _render(report: Report, fmt: OutputFormat, output: Path | None) -> str:
+    from seewhy.report.json_format import format_json
+    from seewhy.report.markdown import format_markdown
+    from seewhy.report.sarif import format_sarif
+    from seewhy.report.text import format_text
+
+    if fmt is OutputFormat.JSON:
+        return format_json(report)
+    if fmt is OutputFormat.MD:
+        return format_markdown(report)
+    if fmt is OutputFormat.SARIF:
+        return format_sarif(report)
+    if fmt is OutputFormat.TEXT:
+        color = output is None and sys.stdout.isatty()
+        width = Console().width if color else 110
+        return format_text(report, color=color, width=width)
+    assert_never(fmt)
+
+
+class ManifestStyleChoice(StrEnum):
+    """Styles of ``seewhy manifest``."""
+
+    JSON = "json"
+    SHA256SUM = "sha256sum"
+
+
+@app.command()
+def manifest(
+    source: Annotated[str, typer.Argument(help="A model folder or a single file.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the manifest here.")
+    ] = None,
+    style: Annotated[
+        ManifestStyleChoice,
+        typer.Option("--style", help="json, or sha256sum lines for `sha256sum -c`."),
+    ] = ManifestStyleChoice.JSON,
+) -> None:
+    """Write a sha256 digest manifest of every file of a release."""
+    from seewhy.provenance import write_manifest
+    from seewhy.release import open_release
+
+    try:
+        release = open_release(source)
+        text = write_manifest(release, _BarProgress(_err.is_terminal), style=style.value)
+        _write(text, output)
+    except (SeewhyError, OSError) as exc:
+        _fatal(exc)
 
 
 @app.command()

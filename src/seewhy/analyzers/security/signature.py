@@ -1,0 +1,132 @@
+"""Provenance: does the release carry an OpenSSF model signature, and does it hold?
+
+The analyzer reads ``model.sig`` at the release root through
+:func:`seewhy.provenance.verify_signature`: who signed (Sigstore identity,
+certificate subject or public-key hint), which files the signature covers and
+whether it verifies. The signer is authenticated only against a
+:class:`~seewhy.provenance.SignatureTrust` given by the user (never one found
+in the release); without one, or without the optional model-signing library,
+the signature is reported as *unverified*. Nothing from the release is run.
+
+A release without ``model.sig`` gets the fact ``unsigned`` and no finding:
+most releases are unsigned today, and a finding on each would be noise.
+"""
+
+from __future__ import annotations
+
+from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
+from seewhy.provenance import (
+    SIGNATURE_FILE,
+    SignatureResult,
+    SignatureStatus,
+    SignatureTrust,
+    verify_signature,
+)
+from seewhy.release.model import Release
+from seewhy.report.model import CoverageStatus, Evidence, FactValue
+
+FACT_KEY = "provenance.signature"
+FACT_LABEL = "Model signature (OpenSSF model signing)"
+MAX_FILE_EVIDENCE = 20
+
+RULE_FAILED = "SW-SIG-001"
+RULE_NOT_COVERED = "SW-SIG-002"
+RULE_NO_LIBRARY = "SW-SIG-003"
+RULE_NO_TRUST = "SW-SIG-004"
+
+
+class SignatureAnalyzer:
+    """Reports the release's model signature: signer, covered files, verification."""
+
+    name = "security.signature"
+
+    def __init__(self, trust: SignatureTrust | None = None) -> None:
+        """``trust`` is what the user trusts the signature to come from (optional)."""
+        self.trust = trust
+
+    def analyze(self, release: Release, ctx: AuditContext) -> AnalyzerResult:
+        """See :class:`~seewhy.analyzers.interface.Analyzer`."""
+        b = ResultBuilder(self.name, ctx.rules)
+        result = verify_signature(release, self.trust, hash_files=ctx.options.hash_files)
+        if result is None:
+            b.fact(
+                FACT_KEY,
+                FACT_LABEL,
+                {"status": "unsigned", "verified": False},
+                [Evidence(note=f"no {SIGNATURE_FILE} at the release root")],
+            )
+            return b.result
+        sig = Evidence(
+            path=result.path,
+            pointer="/verificationMaterial" if result.signer else None,
+            excerpt=result.signer,
+            note=result.status_text,
+        )
+        b.fact(FACT_KEY, FACT_LABEL, _fact_value(result), [sig])
+        if result.parsed:
+            b.cover(
+                result.path,
+                CoverageStatus.PARSED,
+                f"Sigstore bundle ({result.method}), {len(result.covered)} signed files",
+            )
+        else:
+            b.cover(result.path, CoverageStatus.INCONCLUSIVE, result.reason)
+        _findings(b, result, sig)
+        return b.result
+
+
+def _fact_value(result: SignatureResult) -> FactValue:
+    return {
+        "status": result.status.value,
+        "verified": result.verified,
+        "signed_by": result.signer,
+        "method": result.method,
+        "files_covered": len(result.covered),
+        "files_not_covered": len(result.not_covered),
+        "reason": result.reason,
+    }
+
+
+def _file_evidence(paths: tuple[str, ...], note: str) -> list[Evidence]:
+    return [Evidence(path=p, note=note) for p in paths[:MAX_FILE_EVIDENCE]]
+
+
+def _more(paths: tuple[str, ...]) -> str:
+    extra = len(paths) - MAX_FILE_EVIDENCE
+    return f" (the first {MAX_FILE_EVIDENCE} are listed; {extra} more)" if extra > 0 else ""
+
+
+def _findings(b: ResultBuilder, result: SignatureResult, sig: Evidence) -> None:
+    signer = result.signer or "an unnamed signer"
+    if result.status is SignatureStatus.FAILED:
+        evidence = [
+            sig,
+            *_file_evidence(result.changed, "changed since it was signed: its sha256 differs"),
+            *_file_evidence(result.missing, "signed, but missing from the release"),
+        ]
+        b.finding(
+            RULE_FAILED,
+            f"{result.path} does not verify: {result.reason}",
+            evidence,
+        )
+    elif result.status is SignatureStatus.UNVERIFIED:
+        rule = RULE_NO_LIBRARY if result.library_problem else RULE_NO_TRUST
+        b.finding(
+            rule,
+            f"{result.path} (signed by {signer}) was not verified: {result.reason}",
+            [sig],
+        )
+    if result.not_covered:
+        b.finding(
+            RULE_NOT_COVERED,
+            f"{len(result.not_covered)} file(s) of the release are not covered by "
+            f"{result.path}{_more(result.not_covered)}",
+            [
+                Evidence(
+                    path=result.path,
+                    pointer="/dsseEnvelope/payload",
+                    note=f"the signed manifest lists {len(result.covered)} file(s) of the release",
+                ),
+                *_file_evidence(result.not_covered, "not in the signed manifest"),
+            ],
+        )
