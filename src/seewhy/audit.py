@@ -55,9 +55,20 @@ def default_analyzers(signature_trust: SignatureTrust | None = None) -> list[Ana
     from the release itself.
     """
     from seewhy.analyzers.inventory import InventoryAnalyzer
+    from seewhy.analyzers.security.formats import FrameworkFormatsAnalyzer
+    from seewhy.analyzers.security.python_code import PythonCodeAnalyzer
+    from seewhy.analyzers.security.remote_code import RemoteCodeAnalyzer
     from seewhy.analyzers.security.signature import SignatureAnalyzer
+    from seewhy.analyzers.security.templates import TemplateAnalyzer
 
-    return [InventoryAnalyzer(), SignatureAnalyzer(signature_trust)]
+    return [
+        InventoryAnalyzer(),
+        FrameworkFormatsAnalyzer(),
+        RemoteCodeAnalyzer(),
+        PythonCodeAnalyzer(),
+        TemplateAnalyzer(),
+        SignatureAnalyzer(signature_trust),
+    ]
 
 
 def audit(

@@ -140,11 +140,17 @@ class ResultBuilder:
             )
         )
 
-    def cover(self, path: str, status: CoverageStatus, detail: str = "") -> None:
-        """Record what this analyzer did to a file."""
-        self.result.coverage.append(
-            (path, CoverageStep(analyzer=self.analyzer, status=status, detail=detail))
-        )
+    def cover(
+        self, path: str, status: CoverageStatus, detail: str = "", *, deferred: bool = False
+    ) -> None:
+        """Record what this analyzer did to a file.
+
+        ``deferred`` marks content this analyzer leaves to another one (a
+        pickle, code, a framework format): the step keeps the file unchecked
+        until some other analyzer covers it.
+        """
+        step = CoverageStep(analyzer=self.analyzer, status=status, detail=detail, deferred=deferred)
+        self.result.coverage.append((path, step))
 
 
 EXCERPT_MAX = 240

@@ -129,6 +129,11 @@ class CoverageStep(_Frozen):
     analyzer: str
     status: CoverageStatus
     detail: str = ""
+    deferred: bool = Field(
+        False,
+        description="the analyzer left this file's content to another analyzer; "
+        "counts only when no other analyzer covered the file",
+    )
 
 
 class FileCoverage(_Frozen):
@@ -142,11 +147,16 @@ class FileCoverage(_Frozen):
 
     @property
     def status(self) -> CoverageStatus:
-        """The worst status any analyzer gave the file (fail closed)."""
+        """The worst status any analyzer gave the file (fail closed).
+
+        Deferred steps ("content left to another analyzer") count only when no
+        other analyzer covered the file.
+        """
         order = list(CoverageStatus)
-        if not self.steps:
+        steps = [s for s in self.steps if not s.deferred] or list(self.steps)
+        if not steps:
             return CoverageStatus.LISTED
-        return max((s.status for s in self.steps), key=order.index)
+        return max((s.status for s in steps), key=order.index)
 
 
 class AnalyzerOutcome(_Frozen):

@@ -56,6 +56,7 @@ class _State:
     indexes: dict[str, ShardIndex] = field(default_factory=dict)
     templates: list[Evidence] = field(default_factory=list)
     unparsed_shards: set[str] = field(default_factory=set)
+    cache: dict[tuple[str, str], object] = field(default_factory=dict)
 
 
 class InventoryAnalyzer:
@@ -68,7 +69,7 @@ class InventoryAnalyzer:
         b = ResultBuilder(self.name, ctx.rules)
         for issue in release.issues:
             b.problem(issue.path, issue.problem)
-        state = _State()
+        state = _State(cache=ctx.cache)
         for file in release.files:
             handler = _HANDLERS.get(file.kind, _listed)
             try:
@@ -107,13 +108,18 @@ def _unreadable(release: Release, file: ReleaseFile, b: ResultBuilder, state: _S
 
 def _unsupported(why: str) -> Handler:
     def handler(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
-        b.cover(file.path, P.UNSUPPORTED, why)
+        b.cover(file.path, P.UNSUPPORTED, why, deferred=True)
 
     return handler
 
 
 def _pickle(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
-    b.cover(file.path, P.INCONCLUSIVE, f"{file.sniff_note}; pickle present, not analysed")
+    b.cover(
+        file.path,
+        P.INCONCLUSIVE,
+        f"{file.sniff_note}; pickle present, not analysed by the inventory",
+        deferred=True,
+    )
 
 
 def _safetensors(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
@@ -137,6 +143,7 @@ def _safetensors(release: Release, file: ReleaseFile, b: ResultBuilder, state: _
 def _gguf(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
     with release.open(file) as src:
         info = parse_gguf(src)
+    state.cache[("gguf", file.path)] = info
     for problem in info.problems:
         b.problem(file.path, problem)
     state.weights.append(
@@ -170,7 +177,8 @@ def _torch_zip(release: Release, file: ReleaseFile, b: ResultBuilder, state: _St
         file.path,
         P.INCONCLUSIVE,
         f"{kind}: {len(info.storages)} storages, {info.total_storage_bytes:,} bytes; "
-        f"pickles not analysed: {pickles}",
+        f"pickles not analysed by the inventory: {pickles}",
+        deferred=True,
     )
 
 
@@ -180,7 +188,12 @@ def _numpy(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State)
     for problem in info.problems:
         b.problem(file.path, problem)
     if info.has_object_dtype:
-        b.cover(file.path, P.INCONCLUSIVE, f"object dtype {info.descr}: pickle, not analysed")
+        b.cover(
+            file.path,
+            P.INCONCLUSIVE,
+            f"object dtype {info.descr}: pickle, not analysed by the inventory",
+            deferred=True,
+        )
     else:
         b.cover(file.path, P.PARSED, f"dtype {info.descr}, shape {info.shape}")
 
@@ -192,7 +205,12 @@ def _npz(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -
     for problem in (*listing.problems, *info.problems):
         b.problem(file.path, problem)
     if info.has_object_dtype:
-        b.cover(file.path, P.INCONCLUSIVE, "a member has object dtype: pickle, not analysed")
+        b.cover(
+            file.path,
+            P.INCONCLUSIVE,
+            "a member has object dtype: pickle, not analysed by the inventory",
+            deferred=True,
+        )
     else:
         b.cover(file.path, P.PARSED, f"{len(info.arrays)} arrays")
 
@@ -206,6 +224,7 @@ def _zip(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -
         file.path,
         P.INCONCLUSIVE,
         f"zip of {len(listing.members)} members listed; member contents not analysed",
+        deferred=True,
     )
 
 
@@ -273,7 +292,7 @@ def _card(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) 
 
 def _template(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
     state.templates.append(Evidence(path=file.path, line=1))
-    b.cover(file.path, P.UNSUPPORTED, "template not analysed for injection in this version")
+    b.cover(file.path, P.UNSUPPORTED, "template: left to the template analyzer", deferred=True)
 
 
 _HANDLERS: dict[FileKind, Handler] = {
@@ -286,13 +305,13 @@ _HANDLERS: dict[FileKind, Handler] = {
     FileKind.NUMPY: _numpy,
     FileKind.NUMPY_ZIP: _npz,
     FileKind.ZIP: _zip,
-    FileKind.KERAS_ZIP: _unsupported("Keras archive: not analysed in this version"),
-    FileKind.ONNX: _unsupported("ONNX model: not analysed in this version"),
-    FileKind.HDF5: _unsupported("HDF5 file: not analysed in this version"),
-    FileKind.TAR: _unsupported("tar archive: members not analysed"),
-    FileKind.SEVENZIP: _unsupported("7z archive: members not analysed"),
-    FileKind.COMPRESSED: _unsupported("compressed stream: not analysed"),
-    FileKind.PYTHON: _unsupported("Python code: not analysed in this version"),
+    FileKind.KERAS_ZIP: _unsupported("Keras archive: left to the formats analyzer"),
+    FileKind.ONNX: _unsupported("ONNX model: left to the formats analyzer"),
+    FileKind.HDF5: _unsupported("HDF5 file: left to the formats analyzer"),
+    FileKind.TAR: _unsupported("tar archive: left to the formats analyzer"),
+    FileKind.SEVENZIP: _unsupported("7z archive: left to the formats analyzer"),
+    FileKind.COMPRESSED: _unsupported("compressed stream: left to the formats analyzer"),
+    FileKind.PYTHON: _unsupported("Python code: left to the code analyzer"),
     FileKind.JINJA: _template,
     FileKind.UNKNOWN: _unsupported("unknown binary format"),
     FileKind.UNREADABLE: _unreadable,
