@@ -429,10 +429,10 @@ class _Stack:
             count = len(before)
         if count > self.above_mark():
             raise _Invalid
+        # PUT and MEMOIZE store the top of the stack (pickletools models them
+        # as popping and pushing it back): it must exist before it is popped.
         self.depth -= count
         if opcode.name in _PUTS or opcode.name == "MEMOIZE":
-            if self.above_mark() < 1:
-                raise _Invalid
             self.memo.add(len(self.memo) if opcode.name == "MEMOIZE" else value)
         elif opcode.name in _GETS and value not in self.memo:
             raise _Invalid

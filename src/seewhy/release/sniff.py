@@ -7,8 +7,10 @@ bytes is itself a problem (``sniff.name-mismatch``).
 
 from __future__ import annotations
 
+import lzma
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -26,7 +28,13 @@ PROBLEM_CODES: dict[str, str] = {
 }
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_COMPRESSED_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+_COMPRESSED_MAGICS = (
+    b"\x1f\x8b",  # gzip
+    b"BZh",  # bzip2
+    b"\xfd7zXZ\x00",  # xz
+    b"\x28\xb5\x2f\xfd",  # zstd
+    b"\x04\x22\x4d\x18",  # lz4 frame
+)
 _LICENSE_NAME = re.compile(
     r"^(licen[cs]e|copying|notice|use[_-]?policy|terms|acceptable[_-]use)", re.IGNORECASE
 )
@@ -155,7 +163,9 @@ def _by_content(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
     if len(head) >= 262 and head[257:262] == b"ustar":
         return FileKind.TAR, "ustar header"
     if head.startswith(_COMPRESSED_MAGICS):
-        return FileKind.COMPRESSED, "gzip/bzip2/xz/zstd signature"
+        return FileKind.COMPRESSED, "gzip/bzip2/xz/zstd/lz4 signature"
+    if _raw_compressed(head):
+        return FileKind.COMPRESSED, "zlib or lzma stream (as joblib writes)"
     protocol = is_pickle_start(head)
     if protocol is not None:
         return FileKind.PICKLE, f"pickle stream, protocol {protocol}"
@@ -171,6 +181,21 @@ def _by_content(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
             return FileKind.TOKENIZER, "binary tokenizer model (by name)"
         return FileKind.UNKNOWN, "binary, no known signature"
     return _text_kind(name, text)
+
+
+def _raw_compressed(head: bytes) -> bool:
+    """A zlib or lzma-alone stream: headers without magic, so try decoding the head."""
+    if len(head) < 3:
+        return False
+    try:
+        if head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
+            return len(zlib.decompressobj().decompress(head[:4096], 64)) > 0
+        if head[:3] == b"\x5d\x00\x00":
+            decoder = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+            return len(decoder.decompress(head[:4096], 64)) > 0
+    except (zlib.error, lzma.LZMAError):
+        return False
+    return False
 
 
 def _looks_like_safetensors(head: bytes) -> bool:
