@@ -57,6 +57,7 @@ class Location:
     line: int | None = None
     end_line: int | None = None
     pointer: str | None = None  # front-matter key or GGUF key, when not a text line
+    offset: int | None = None  # byte offset (GGUF metadata key), when known
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class LicenseMatch:
     tags: tuple[ClauseTag, ...] = ()
     nearest: tuple[tuple[str, float], ...] = ()  # unknown texts: (license id, similarity)
     truncated: bool = False  # the text was longer than the read cap
+    note: str | None = None  # why unknown, how it was identified, what was not read
 
 
 @dataclass(frozen=True)

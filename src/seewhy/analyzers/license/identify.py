@@ -1,0 +1,615 @@
+"""Every place a release states its license, identified.
+
+:func:`release_licenses` reads license files (``LICENSE*``, ``COPYING``,
+``NOTICE``, ``USE_POLICY*`` and other files of kind license), the model card
+(``license``, ``license_name``, ``license_link``, a license pasted into
+``extra_gated_prompt``, ``extra_gated_eu_disallowed``, sentences in the body)
+and GGUF ``general.license*`` metadata, and returns a
+:class:`~seewhy.analyzers.license.model.ReleaseLicenses`. It is pure and
+memoised in ``AuditContext.cache``. :func:`identify_text` identifies one text
+(the ``seewhy license FILE`` command).
+
+Nothing is guessed: a text no entry matches is reported with
+``license_id=None`` and its nearest known texts.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import replace
+from pathlib import PurePosixPath
+
+from seewhy.analyzers.interface import AuditContext
+from seewhy.analyzers.license.kb import Entry, KnowledgeBase, load_kb
+from seewhy.analyzers.license.model import (
+    ClauseTag,
+    DocKind,
+    LicenseMatch,
+    Location,
+    MatchSource,
+    ReleaseLicenses,
+)
+from seewhy.analyzers.license.normalize import Doc, decode, make_doc
+from seewhy.analyzers.license.tags import tag_text
+from seewhy.analyzers.license.textmatch import Identified, find_mentions, find_urls, identify_doc
+from seewhy.analyzers.license.textmatch import url_entry as _url_entry
+from seewhy.errors import FormatError, ReleaseReadError
+from seewhy.formats.gguf import GgufInfo, parse_gguf
+from seewhy.formats.modelcard import ModelCard, parse_card
+from seewhy.release.model import FileKind, Release, ReleaseFile
+
+__all__ = [
+    "CACHE_KEY",
+    "MAX_CARD_BYTES",
+    "MAX_LICENSE_BYTES",
+    "identify_bytes",
+    "identify_text",
+    "identify_texts",
+    "release_licenses",
+]
+
+MAX_LICENSE_BYTES = 1024 * 1024  # real license texts are under 100 KB
+MAX_TEXT_CHARS = 1024 * 1024
+MAX_CARD_BYTES = 4 * 1024 * 1024
+CACHE_KEY = ("license", "release")
+EXCERPT_MAX = 200
+GATED_PROMPT_MIN_TOKENS = 300  # an unidentified gated prompt this long is reported as unknown
+
+_LICENSE_NAME = re.compile(
+    r"^(licen[cs]e|copying|notice|use[_-]?policy|acceptable[_-]use|terms|"
+    r"[\w.-]*[_-](licen[cs]e|terms|use[_-]?policy))",
+    re.IGNORECASE,
+)
+_CARD_NAME = re.compile(r"^readme", re.IGNORECASE)
+
+
+# ------------------------------------------------------------------ texts
+
+
+def identify_text(text: str, path: str, *, kb: KnowledgeBase | None = None) -> LicenseMatch:
+    """Identify one license text: the first document it holds (see :func:`identify_texts`)."""
+    return identify_texts(text, path, kb=kb)[0]
+
+
+def identify_texts(
+    text: str,
+    path: str,
+    *,
+    kb: KnowledgeBase | None = None,
+    source: MatchSource = "text",
+    line_offset: int = 0,
+    pointer: str | None = None,
+    truncated: bool = False,
+    note: str | None = None,
+) -> tuple[LicenseMatch, ...]:
+    """Every document in ``text`` (a LICENSE may hold a license and its use policy).
+
+    ``line_offset`` shifts the reported lines (a text that starts inside a
+    larger file); HTML (by extension or doctype) is reduced to its text.
+    """
+    kb = kb or load_kb()
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS]
+        truncated = True
+        note = _join(note, f"only the first {MAX_TEXT_CHARS:,} characters were read")
+    doc = make_doc(text, path)
+    return tuple(
+        _to_match(doc, kb, part, path, source, line_offset, pointer, truncated, note)
+        for part in identify_doc(doc, kb)
+    )
+
+
+def identify_bytes(
+    data: bytes, path: str, *, kb: KnowledgeBase | None = None, truncated: bool = False
+) -> tuple[LicenseMatch, ...]:
+    """Identify a license file's bytes: decoded leniently, binary refused, never raising."""
+    decoded = decode(data)
+    if decoded.text is None:
+        return (_unknown(path, "text", decoded.note, truncated=truncated),)
+    note = decoded.note
+    if truncated:
+        note = _join(note, f"only the first {len(data):,} bytes were read")
+    return identify_texts(decoded.text, path, kb=kb, truncated=truncated, note=note)
+
+
+def _to_match(
+    doc: Doc,
+    kb: KnowledgeBase,
+    part: Identified,
+    path: str,
+    source: MatchSource,
+    line_offset: int,
+    pointer: str | None,
+    truncated: bool,
+    note: str | None,
+) -> LicenseMatch:
+    tags = tag_text(
+        doc,
+        kb,
+        path=path,
+        start=part.start,
+        end=part.end,
+        line_offset=line_offset,
+        pointer=pointer,
+    )
+    location = Location(path=path, pointer=pointer)
+    excerpt = None
+    if doc.toks:
+        first, last = doc.lines_of(*part.evidence)
+        location = Location(path, first + line_offset, last + line_offset, pointer)
+        excerpt = _clip(doc.text(*part.evidence))
+    entry = part.entry
+    if entry is None:
+        return LicenseMatch(
+            license_id=None,
+            name=None,
+            family=None,
+            version=None,
+            kind=_unknown_kind(doc, kb, part.start),
+            osi_approved=None,
+            fsf_libre=None,
+            confidence=0.0,
+            source=source,
+            location=location,
+            excerpt=excerpt,
+            tags=tags,
+            nearest=part.nearest,
+            truncated=truncated,
+            note=_join(note, part.note),
+        )
+    return _entry_match(
+        entry,
+        source,
+        location,
+        excerpt,
+        part.confidence,
+        version=part.version,
+        tags=tags,
+        truncated=truncated,
+        note=_join(note, part.note),
+    )
+
+
+def _unknown_kind(doc: Doc, kb: KnowledgeBase, start: int) -> DocKind:
+    """An unidentified text that calls itself a use policy is one."""
+    opening = " " + " ".join(doc.toks[start : start + 40]) + " "
+    refs = kb.references
+    if any(f" {t} " in opening for t in refs.prohibited_policy_titles):
+        return "prohibited-use-policy"
+    if any(f" {t} " in opening for t in refs.policy_titles):
+        return "use-policy"
+    return "license"
+
+
+def _entry_match(
+    entry: Entry,
+    source: MatchSource,
+    location: Location,
+    excerpt: str | None,
+    confidence: float,
+    *,
+    version: str | None = None,
+    tags: tuple[ClauseTag, ...] = (),
+    truncated: bool = False,
+    note: str | None = None,
+) -> LicenseMatch:
+    return LicenseMatch(
+        license_id=entry.id,
+        name=entry.name,
+        family=entry.family,
+        version=version if version is not None else entry.version,
+        kind=entry.kind,
+        osi_approved=entry.osi_approved,
+        fsf_libre=entry.fsf_libre,
+        confidence=confidence,
+        source=source,
+        location=location,
+        excerpt=excerpt,
+        tags=tags,
+        truncated=truncated,
+        note=note,
+    )
+
+
+def _unknown(
+    path: str,
+    source: MatchSource,
+    note: str | None,
+    *,
+    location: Location | None = None,
+    excerpt: str | None = None,
+    truncated: bool = False,
+) -> LicenseMatch:
+    return LicenseMatch(
+        license_id=None,
+        name=None,
+        family=None,
+        version=None,
+        kind="license",
+        osi_approved=None,
+        fsf_libre=None,
+        confidence=0.0,
+        source=source,
+        location=location or Location(path=path),
+        excerpt=excerpt,
+        truncated=truncated,
+        note=note,
+    )
+
+
+def _join(*notes: str | None) -> str | None:
+    kept = [n for n in notes if n]
+    return "; ".join(kept) if kept else None
+
+
+def _clip(text: str | None, limit: int = EXCERPT_MAX) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
+
+
+# ---------------------------------------------------------------- release
+
+
+def release_licenses(release: Release, ctx: AuditContext) -> ReleaseLicenses:
+    """Every license statement of ``release`` (memoised in ``ctx.cache``)."""
+    cached = ctx.cache.get(CACHE_KEY)
+    if isinstance(cached, ReleaseLicenses):
+        return cached
+    kb = load_kb()
+    matches: list[LicenseMatch] = []
+    by_path: dict[str, tuple[LicenseMatch, ...]] = {}
+    for file in _license_files(release):
+        found = _file_matches(release, file, kb)
+        by_path[file.path] = found
+        matches.extend(found)
+    base_models: list[str] = []
+    card = _root_card(release)
+    if card is not None:
+        parsed, raw = _read_card(release, card)
+        if parsed is not None:
+            matches.extend(_card_matches(release, parsed, raw, kb, by_path))
+            base_models.extend(parsed.base_model)
+    matches.extend(_gguf_matches(release, ctx, kb))
+    result = ReleaseLicenses(tuple(_dedupe(matches)), tuple(dict.fromkeys(base_models)))
+    ctx.cache[CACHE_KEY] = result
+    return result
+
+
+def _dedupe(matches: list[LicenseMatch]) -> list[LicenseMatch]:
+    seen: set[tuple[str, str | None, str, str | None]] = set()
+    out: list[LicenseMatch] = []
+    for m in matches:
+        key = (m.source, m.license_id, m.location.path, m.excerpt if m.license_id is None else None)
+        if m.source in ("text", "card-gated-prompt"):
+            key = (m.source, m.license_id, m.location.path, str(m.location.line))
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
+def _license_files(release: Release) -> list[ReleaseFile]:
+    files = [
+        f
+        for f in release.files
+        if f.kind is FileKind.LICENSE
+        or (
+            _LICENSE_NAME.match(PurePosixPath(f.path).name)
+            and not f.kind.is_weights
+            and f.kind not in (FileKind.MODEL_CARD, FileKind.CONFIG, FileKind.TOKENIZER)
+        )
+    ]
+    return sorted(files, key=lambda f: (f.path.count("/"), f.path))
+
+
+def _file_matches(
+    release: Release, file: ReleaseFile, kb: KnowledgeBase
+) -> tuple[LicenseMatch, ...]:
+    if file.kind is FileKind.UNREADABLE:
+        return (_unknown(file.path, "text", "the file could not be read"),)
+    try:
+        data = release.read_head(file, MAX_LICENSE_BYTES)
+    except ReleaseReadError as exc:
+        return (_unknown(file.path, "text", f"the file could not be read: {exc.reason}"),)
+    return identify_bytes(data, file.path, kb=kb, truncated=file.size > MAX_LICENSE_BYTES)
+
+
+def _root_card(release: Release) -> ReleaseFile | None:
+    cards = [
+        f
+        for f in release.files
+        if f.kind is FileKind.MODEL_CARD and _CARD_NAME.match(PurePosixPath(f.path).name)
+    ]
+    return min(cards, key=lambda f: (f.path.count("/"), f.path), default=None)
+
+
+def _read_card(release: Release, file: ReleaseFile) -> tuple[ModelCard | None, str]:
+    try:
+        data = release.read_head(file, MAX_CARD_BYTES)
+    except ReleaseReadError:
+        return None, ""
+    return parse_card(data, path=file.path), data.decode("utf-8", errors="replace")
+
+
+# ------------------------------------------------------------------- card
+
+
+def _card_matches(
+    release: Release,
+    card: ModelCard,
+    raw: str,
+    kb: KnowledgeBase,
+    by_path: dict[str, tuple[LicenseMatch, ...]],
+) -> list[LicenseMatch]:
+    path = card.path
+    out: list[LicenseMatch] = []
+    values = card.licenses or ((card.license,) if card.license else ())
+    has_pointer = bool(card.license_name or card.license_link or card.extra_gated_prompt)
+    line = card.line_of("license")
+    for value in values:
+        loc = Location(path, line, line, "license")
+        excerpt = f"license: {value}"
+        if value.strip().lower() == "other":
+            if not has_pointer:
+                out.append(
+                    _unknown(
+                        path,
+                        "card-license",
+                        "license: other, and no license_name or license_link says which license",
+                        location=loc,
+                        excerpt=excerpt,
+                    )
+                )
+            continue
+        entry = kb.lookup(value)
+        if entry is None:
+            note = (
+                "the card declares the license unknown"
+                if value.strip().lower() == "unknown"
+                else f"{value!r} is not a Hub license id or a known license name"
+            )
+            out.append(_unknown(path, "card-license", note, location=loc, excerpt=excerpt))
+        else:
+            out.append(_entry_match(entry, "card-license", loc, excerpt, 0.95))
+    if card.license_name:
+        line = card.line_of("license_name")
+        loc = Location(path, line, line, "license_name")
+        excerpt = f"license_name: {card.license_name}"
+        entry = kb.lookup(card.license_name)
+        out.append(
+            _entry_match(entry, "card-license-name", loc, excerpt, 0.9)
+            if entry is not None
+            else _unknown(
+                path,
+                "card-license-name",
+                f"{card.license_name!r} is not a known license name",
+                location=loc,
+                excerpt=excerpt,
+            )
+        )
+    if card.license_link:
+        out.append(_link_match(release, card, kb, by_path))
+    out.extend(_gated_prompt(card, raw, kb))
+    out.extend(_body_matches(card, kb))
+    if card.extra_gated_eu_disallowed:
+        out = _eu_gate(card, kb, out)
+    return out
+
+
+def _link_match(
+    release: Release,
+    card: ModelCard,
+    kb: KnowledgeBase,
+    by_path: dict[str, tuple[LicenseMatch, ...]],
+) -> LicenseMatch:
+    link = (card.license_link or "").strip()
+    line = card.line_of("license_link")
+    loc = Location(card.path, line, line, "license_link")
+    excerpt = f"license_link: {link}"
+    if not re.match(r"(?i)^([a-z][a-z0-9+.-]*:|//|www\.)", link):
+        target = posixpath.normpath(str(PurePosixPath(card.path).parent / link))
+        found = by_path.get(target) or next(
+            (v for k, v in by_path.items() if k.lower() == target.lower()), None
+        )
+        if release.file(target) is None and found is None:
+            return _unknown(
+                card.path,
+                "card-license-link",
+                f"links to {link}, which is not in the release",
+                location=loc,
+                excerpt=excerpt,
+            )
+        known = next((m for m in found or () if m.license_id), None)
+        if known is None:
+            return _unknown(
+                card.path,
+                "card-license-link",
+                f"links to {link}, whose text is not identified",
+                location=loc,
+                excerpt=excerpt,
+            )
+        return replace(
+            known,
+            source="card-license-link",
+            location=loc,
+            excerpt=excerpt,
+            tags=(),
+            confidence=min(known.confidence, 0.9),
+            note=f"links to {target} in the release",
+            truncated=False,
+            nearest=(),
+        )
+    resolved = _url_entry(kb, link)
+    if resolved is None:
+        return _unknown(
+            card.path,
+            "card-license-link",
+            "the link is not a known license URL",
+            location=loc,
+            excerpt=excerpt,
+        )
+    entry, how = resolved
+    note = None if how == "url" else "license inferred from the linked repository's model family"
+    return _entry_match(
+        entry, "card-license-link", loc, excerpt, 0.9 if how == "url" else 0.6, note=note
+    )
+
+
+def _gated_prompt(card: ModelCard, raw: str, kb: KnowledgeBase) -> list[LicenseMatch]:
+    prompt = card.extra_gated_prompt
+    if not prompt or not prompt.strip():
+        return []
+    found = identify_texts(
+        prompt, card.path, kb=kb, source="card-gated-prompt", pointer="extra_gated_prompt"
+    )
+    known = [m for m in found if m.license_id and not (m.note or "").startswith("names")]
+    if not known and len(make_doc(prompt).toks) >= GATED_PROMPT_MIN_TOKENS:
+        known = [found[0]]
+    start = max(0, raw.find("extra_gated_prompt"))
+    return [_relocated(m, raw, start) for m in known]
+
+
+def _relocated(m: LicenseMatch, raw: str, start: int) -> LicenseMatch:
+    """Lines of a match inside a YAML string, found again in the card's own text.
+
+    YAML folds and re-indents a quoted value, so lines of the parsed string
+    are not lines of the card: each quote is searched for in the card instead.
+    """
+
+    def where(text: str | None, loc: Location) -> Location:
+        span = _find_lines(raw, text or "", start)
+        if span is None:
+            return replace(loc, line=None, end_line=None)
+        return replace(loc, line=span[0], end_line=span[1])
+
+    tags = tuple(replace(t, location=where(t.quote, t.location)) for t in m.tags)
+    return replace(m, location=where(m.excerpt, m.location), tags=tags)
+
+
+def _find_lines(raw: str, quote: str, start: int) -> tuple[int, int] | None:
+    """1-based first and last line of ``quote`` in ``raw`` (markup and folding ignored)."""
+    words = re.findall(r"\w+", quote)
+    if len(words) < 2:
+        return None
+    head = re.search(r"\W+".join(re.escape(w) for w in words[:8]), raw[start:], re.IGNORECASE)
+    if head is None:
+        return None
+    begin = start + head.start()
+    tail = re.search(r"\W+".join(re.escape(w) for w in words[-6:]), raw[begin:], re.IGNORECASE)
+    first = raw.count("\n", 0, begin) + 1
+    last = raw.count("\n", 0, begin + tail.end()) + 1 if tail else first
+    return first, max(first, last)
+
+
+def _body_matches(card: ModelCard, kb: KnowledgeBase) -> list[LicenseMatch]:
+    if not card.body.strip():
+        return []
+    doc = make_doc(card.body, card.path)
+    offset = card.body_start_line - 1
+    out: list[LicenseMatch] = []
+    seen: set[str] = set()
+    for mention in sorted(find_mentions(doc, kb) + find_urls(doc, kb), key=lambda m: m.start):
+        if mention.entry.id in seen:
+            continue
+        seen.add(mention.entry.id)
+        sentence = doc.sentences[doc.sent_of[mention.start]]
+        a, b = sentence.start, max(sentence.end, mention.end)
+        first, last = doc.lines_of(a, b)
+        loc = Location(card.path, first + offset, last + offset)
+        note = "linked from the card" if mention.via == "url" else "named in the card"
+        out.append(
+            _entry_match(
+                mention.entry,
+                "card-body",
+                loc,
+                _clip(doc.text(a, b)),
+                0.8 if mention.via == "url" else 0.7,
+                note=note,
+            )
+        )
+    return out
+
+
+def _eu_gate(card: ModelCard, kb: KnowledgeBase, out: list[LicenseMatch]) -> list[LicenseMatch]:
+    line = card.line_of("extra_gated_eu_disallowed")
+    spec = next((c for c in kb.clauses if c.tag == "geographic_exclusion"), None)
+    tag = ClauseTag(
+        tag="geographic_exclusion",
+        quote="extra_gated_eu_disallowed: true (the Hub refuses access from the EU)",
+        location=Location(card.path, line, line, "extra_gated_eu_disallowed"),
+        osd_conflict=spec.osd_conflict if spec else None,
+    )
+    structured = ("card-license", "card-license-name", "card-license-link")
+    for i, m in enumerate(out):
+        if m.source in structured:
+            out[i] = replace(m, tags=(*m.tags, tag))
+            return out
+    gate = _unknown(
+        card.path,
+        "card-license",
+        "no license declared; the card's gate excludes the EU",
+        location=Location(card.path, line, line, "extra_gated_eu_disallowed"),
+        excerpt="extra_gated_eu_disallowed: true",
+    )
+    return [*out, replace(gate, tags=(tag,))]
+
+
+# ------------------------------------------------------------------- GGUF
+
+_GGUF_KEYS = ("general.license", "general.license.name", "general.license.link")
+
+
+def _gguf_info(release: Release, ctx: AuditContext, file: ReleaseFile) -> GgufInfo | None:
+    key = ("gguf", file.path)
+    cached = ctx.cache.get(key)
+    if isinstance(cached, GgufInfo):
+        return cached
+    try:
+        with release.open(file) as src:
+            info = parse_gguf(src)
+    except (FormatError, ReleaseReadError, ValueError, OverflowError, MemoryError):
+        return None  # the inventory analyzer reports why
+    ctx.cache[key] = info
+    return info
+
+
+def _gguf_matches(release: Release, ctx: AuditContext, kb: KnowledgeBase) -> list[LicenseMatch]:
+    out: list[LicenseMatch] = []
+    seen: set[tuple[str, str]] = set()
+    for file in release.files:
+        if file.kind is not FileKind.GGUF:
+            continue
+        info = _gguf_info(release, ctx, file)
+        if info is None:
+            continue
+        for key in _GGUF_KEYS:
+            value = info.metadata.get(key)
+            if not isinstance(value, str) or not value.strip() or (key, value) in seen:
+                continue
+            seen.add((key, value))
+            loc = Location(file.path, pointer=key, offset=info.kv_offsets.get(key))
+            excerpt = _clip(f"{key} = {value}")
+            if len(value) > EXCERPT_MAX:  # a whole license text in the metadata
+                out.extend(identify_texts(value, file.path, kb=kb, source="gguf", pointer=key))
+                continue
+            if key.endswith(".link"):
+                resolved = _url_entry(kb, value)
+                entry = resolved[0] if resolved else None
+            elif value.strip().lower() == "other":
+                continue
+            else:
+                entry = kb.lookup(value)
+            out.append(
+                _entry_match(entry, "gguf", loc, excerpt, 0.9)
+                if entry is not None
+                else _unknown(
+                    file.path,
+                    "gguf",
+                    f"{value!r} is not a known license id, name or URL",
+                    location=loc,
+                    excerpt=excerpt,
+                )
+            )
+    return out

@@ -1,0 +1,573 @@
+"""The license knowledge base: families, phrases, clause patterns and lineage, all from data.
+
+Everything here is read from ``seewhy/data/licenses/``:
+
+* ``*.toml`` with ``[[license]]`` tables: one entry per license (or use policy)
+  and version, with the ids, names, Hub ids, ``license_name`` values, URL
+  patterns and phrases that identify it (see ``README.md`` there);
+* ``spdx.json``: the SPDX license list with OSI/FSF flags, so every SPDX id
+  resolves offline;
+* ``clauses.toml``: restrictive-clause patterns, one ``[[tag]]`` per tag;
+* ``base_models.toml``: which license a base model's family carries;
+* ``fingerprints.json``: sampled token-shingle hashes of reference texts
+  (built by :mod:`seewhy.analyzers.license.fingerprint`).
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import re
+import sys
+import tomllib
+import zlib
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from seewhy.analyzers.license.model import DocKind
+from seewhy.analyzers.license.normalize import phrase
+
+__all__ = [
+    "BaseRule",
+    "ClauseRule",
+    "ClauseSpec",
+    "Entry",
+    "Fingerprint",
+    "KnowledgeBase",
+    "Weighted",
+    "load_kb",
+    "normalize_url",
+    "shingles",
+    "spdx_entry",
+    "spdx_family",
+]
+
+DATA_PACKAGE = "seewhy.data.licenses"
+DEFAULT_PHRASE_WEIGHT = 2.0
+_KINDS: tuple[DocKind, ...] = ("license", "use-policy", "prohibited-use-policy")
+
+
+@dataclass(frozen=True)
+class Weighted:
+    """A phrase in matching form with the weight a hit adds to the score."""
+
+    text: str
+    weight: float = DEFAULT_PHRASE_WEIGHT
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One license or use policy, one version (or a family entry whose version is unknown)."""
+
+    id: str
+    name: str
+    family: str
+    kind: DocKind = "license"
+    version: str | None = None
+    osi_approved: bool | None = None
+    fsf_libre: bool | None = None
+    permissive: bool = False  # grants at least what an OSI/FSF license grants
+    aliases: tuple[str, ...] = ()
+    hf_ids: tuple[str, ...] = ()
+    license_names: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()
+    phrases: tuple[Weighted, ...] = ()
+    require: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    version_from: str | None = None
+    policy: str | None = None
+    min_score: float = 4.0
+    max_tokens: int | None = None  # short licenses: a longer text carries extra terms
+    reference: tuple[str, ...] = ()  # tokens of the canonical text (short licenses)
+    curated: bool = True
+
+    @property
+    def matchable(self) -> bool:
+        """Whether the entry can be recognised in a text."""
+        return bool(self.titles or self.phrases)
+
+    @property
+    def generic(self) -> bool:
+        """A family entry: the version is not known."""
+        return self.version is None
+
+
+@dataclass(frozen=True)
+class ClauseRule:
+    """A pattern over normalised tokens, with conditions on what precedes it."""
+
+    match: re.Pattern[str]
+    before: tuple[re.Pattern[str], ...] = ()
+    not_before: tuple[re.Pattern[str], ...] = ()
+    window: int = 60
+
+
+@dataclass(frozen=True)
+class ClauseSpec:
+    """One restriction tag: what it means, the OSD criterion it conflicts with, its patterns."""
+
+    tag: str
+    label: str
+    osd_conflict: str | None
+    rules: tuple[ClauseRule, ...]
+    restriction: bool = True
+    rule_id: str | None = None  # the finding reported for the tag
+
+
+@dataclass(frozen=True)
+class BaseRule:
+    """Model ids that match ``pattern`` carry license ``license``."""
+
+    pattern: re.Pattern[str]
+    license: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Sampled shingle hashes of one reference text."""
+
+    license_id: str
+    source: str
+    hashes: frozenset[int]
+
+
+@dataclass(frozen=True)
+class References:
+    """How prose points at a license (``references.toml``), in matching form."""
+
+    triggers: tuple[str, ...] = ()
+    line_triggers: tuple[str, ...] = ()
+    headings: frozenset[str] = frozenset()
+    window: int = 8
+    section_tokens: int = 120
+    policy_titles: tuple[str, ...] = ()
+    prohibited_policy_titles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpdxRecord:
+    """One entry of the SPDX license list."""
+
+    id: str
+    name: str
+    osi_approved: bool
+    fsf_libre: bool | None
+    deprecated: bool
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """The loaded knowledge base (immutable; see :func:`load_kb`)."""
+
+    entries: tuple[Entry, ...]
+    spdx: Mapping[str, SpdxRecord]
+    clauses: tuple[ClauseSpec, ...]
+    base_rules: tuple[BaseRule, ...]
+    fingerprints: tuple[Fingerprint, ...]
+    shingle: int = 5
+    sample_mod: int = 4
+    spdx_families: Mapping[str, str] = field(default_factory=dict)
+    references: References = field(default_factory=lambda: References())
+    _keys: Mapping[str, Entry] = field(default_factory=dict, repr=False)
+    _mentions: Mapping[str, tuple[tuple[str, Entry], ...]] = field(default_factory=dict, repr=False)
+
+    # --------------------------------------------------------------- lookups
+
+    def get(self, license_id: str) -> Entry | None:
+        """The entry for an id or alias (curated first, then SPDX)."""
+        return self._keys.get(_key(license_id)) or self._spdx_entry(license_id)
+
+    def lookup(self, value: str) -> Entry | None:
+        """Resolve a card or GGUF value: Hub id, ``license_name``, id, alias or name."""
+        value = value.strip()
+        if not value:
+            return None
+        hit = self.get(value)
+        if hit is not None:
+            return hit
+        words = phrase(value)
+        if not words:
+            return None
+        return self._keys.get("~" + words)
+
+    def by_url(self, url: str) -> Entry | None:
+        """The entry whose URL patterns match ``url`` (scheme, www and query ignored)."""
+        norm = normalize_url(url)
+        if not norm:
+            return None
+        for entry in self.entries:
+            for pattern in entry.urls:
+                if fnmatch.fnmatchcase(norm, pattern):
+                    return entry
+        return None
+
+    def base_license(self, model_id: str) -> tuple[Entry, BaseRule] | None:
+        """The license a base model carries, known from its id by the lineage rules."""
+        for rule in self.base_rules:
+            if rule.pattern.search(model_id):
+                entry = self.get(rule.license)
+                if entry is not None:
+                    return entry, rule
+        return None
+
+    def mentions_from(self, first: str) -> tuple[tuple[str, Entry], ...]:
+        """Name phrases (matching form) that begin with token ``first``, longest first."""
+        return self._mentions.get(first, ())
+
+    def without_fingerprints(self) -> KnowledgeBase:
+        """The same knowledge base with no reference fingerprints (phrases only)."""
+        return replace(self, fingerprints=())
+
+    def _spdx_entry(self, value: str) -> Entry | None:
+        record = self.spdx.get(value.strip().lower())
+        return None if record is None else spdx_entry(record, self.spdx_families)
+
+
+def spdx_family(spdx_id: str, families: Mapping[str, str]) -> str:
+    """The family of an SPDX id: from the prefix table, else the id less its version."""
+    upper = spdx_id.upper()
+    for prefix, family in families.items():
+        if upper.startswith(prefix.upper()):
+            return family
+    return re.sub(r"[-.]?\d.*$", "", spdx_id).lower() or spdx_id.lower()
+
+
+def spdx_entry(record: SpdxRecord, families: Mapping[str, str]) -> Entry:
+    """An entry for an SPDX license that has no curated one (id, name and flags only)."""
+    version = re.search(r"\d+(?:\.\d+)*[a-z]?", record.id)
+    return Entry(
+        id=record.id,
+        name=record.name,
+        family=spdx_family(record.id, families),
+        version=version.group() if version else None,
+        osi_approved=record.osi_approved,
+        fsf_libre=record.fsf_libre,
+        permissive=record.osi_approved or bool(record.fsf_libre),
+        curated=False,
+    )
+
+
+def _key(value: str) -> str:
+    return value.strip().lower().replace("_", "-").replace(" ", "-")
+
+
+def normalize_url(url: str) -> str:
+    """``https://www.Example.com/a/b/?q#f`` → ``example.com/a/b``."""
+    url = url.strip().strip("<>()[]\"'").lower()
+    url = re.sub(r"^[a-z][a-z0-9+.-]*://", "", url)
+    url = url.split("#", 1)[0].split("?", 1)[0]
+    url = re.sub(r"^www\.", "", url)
+    url = re.sub(r"/index\.html?$", "", url)
+    return url.rstrip("/")
+
+
+# ------------------------------------------------------------------- loading
+
+
+def _data_files(suffix: str) -> list[tuple[str, str]]:
+    folder = resources.files(DATA_PACKAGE)
+    return sorted(
+        (item.name, item.read_text("utf-8"))
+        for item in folder.iterdir()
+        if item.name.endswith(suffix)
+    )
+
+
+def _strs(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = raw.get(key, ())
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _weighted(items: Iterable[Any]) -> tuple[Weighted, ...]:
+    out: list[Weighted] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(Weighted(phrase(item)))
+        else:
+            out.append(Weighted(phrase(item["text"]), float(item.get("weight", 2.0))))
+    return tuple(w for w in out if w.text)
+
+
+def _phrases(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    return tuple(p for p in (phrase(s) for s in _strs(raw, key)) if p)
+
+
+_NOT_INHERITED = frozenset(
+    {"id", "version", "aliases", "hf_ids", "license_names", "urls", "require", "abstract"}
+    | {"extends", "mentions", "max_tokens", "reference"}
+)
+_MERGED_LISTS = ("titles", "phrases", "negative")
+
+
+def _resolve(raw: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """An entry with what it ``extends`` filled in (lists of phrases are concatenated)."""
+    if "extends" not in raw:
+        return dict(raw)
+    parent = by_id.get(str(raw["extends"]))
+    if parent is None or parent is raw:
+        raise ValueError(f"license {raw['id']}: extends unknown {raw['extends']!r}")
+    merged = {k: v for k, v in _resolve(parent, by_id).items() if k not in _NOT_INHERITED}
+    for key, value in raw.items():
+        merged[key] = [*merged.get(key, ()), *value] if key in _MERGED_LISTS else value
+    return merged
+
+
+def _entry(raw: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]) -> Entry:
+    merged = _resolve(raw, by_id)
+    kind = str(merged.get("kind", "license"))
+    if kind not in _KINDS:
+        raise ValueError(f"license {merged['id']}: unknown kind {kind!r}")
+    titles = _phrases(merged, "titles")
+    names = {phrase(str(merged["name"])), *titles, *_phrases(merged, "mentions")}
+    return Entry(
+        id=str(merged["id"]),
+        name=str(merged["name"]),
+        family=str(merged["family"]),
+        kind=kind,
+        version=merged.get("version"),
+        osi_approved=merged.get("osi_approved"),
+        fsf_libre=merged.get("fsf_libre"),
+        permissive=bool(merged.get("permissive", False)),
+        aliases=_strs(merged, "aliases"),
+        hf_ids=_strs(merged, "hf_ids"),
+        license_names=_strs(merged, "license_names"),
+        urls=tuple(normalize_url(u) for u in _strs(merged, "urls")),
+        titles=titles,
+        phrases=_weighted(merged.get("phrases", ())),
+        require=_phrases(merged, "require"),
+        negative=_phrases(merged, "negative"),
+        mentions=tuple(sorted(n for n in names if n)),
+        version_from=merged.get("version_from"),
+        policy=merged.get("policy"),
+        min_score=float(merged.get("min_score", 4.0)),
+        max_tokens=merged.get("max_tokens"),
+        reference=tuple(phrase(str(merged.get("reference", ""))).split()),
+    )
+
+
+def _load_entries(spdx: Mapping[str, SpdxRecord]) -> tuple[Entry, ...]:
+    raws: list[dict[str, Any]] = []
+    for name, text in _data_files(".toml"):
+        if name in ("clauses.toml", "base_models.toml", "references.toml"):
+            continue
+        raws.extend(tomllib.loads(text).get("license", []))
+    by_id = {str(r["id"]): r for r in raws}
+    if len(by_id) != len(raws):
+        raise ValueError("a license id is defined twice in data/licenses/")
+    entries: list[Entry] = []
+    for raw in raws:
+        if raw.get("abstract"):
+            continue
+        entry = _entry(raw, by_id)
+        record = spdx.get(entry.id.lower())
+        if record is not None:  # SPDX flags unless the data says otherwise
+            entry = replace(
+                entry,
+                osi_approved=record.osi_approved
+                if entry.osi_approved is None
+                else entry.osi_approved,
+                fsf_libre=record.fsf_libre if entry.fsf_libre is None else entry.fsf_libre,
+                permissive=entry.permissive or record.osi_approved or bool(record.fsf_libre),
+            )
+        if entry.osi_approved:
+            entry = replace(entry, permissive=True)
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _load_spdx() -> tuple[dict[str, SpdxRecord], dict[str, str]]:
+    data = json.loads(resources.files(DATA_PACKAGE).joinpath("spdx.json").read_text("utf-8"))
+    records: dict[str, SpdxRecord] = {}
+    for item in data["licenses"]:
+        record = SpdxRecord(
+            id=item["licenseId"],
+            name=item["name"],
+            osi_approved=bool(item.get("isOsiApproved", False)),
+            fsf_libre=None if item.get("isFsfLibre") is None else bool(item["isFsfLibre"]),
+            deprecated=bool(item.get("isDeprecatedLicenseId", False)),
+        )
+        records[record.id.lower()] = record
+    families = tomllib.loads(
+        resources.files(DATA_PACKAGE).joinpath("base_models.toml").read_text("utf-8")
+    ).get("spdx_families", {})
+    return records, dict(sorted(families.items(), key=lambda kv: -len(kv[0])))
+
+
+def _compile(pattern: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{where}: bad pattern {pattern!r}: {exc}") from exc
+
+
+def _space_anchor(pattern: str) -> str:
+    r"""``\bword`` → `` word``: the same at token starts in normalised text, and a literal
+    first character lets the regex engine skip ahead instead of trying every position."""
+    return " " + pattern[2:] if pattern.startswith("\\b") else pattern
+
+
+def _load_clauses() -> tuple[ClauseSpec, ...]:
+    raw = tomllib.loads(resources.files(DATA_PACKAGE).joinpath("clauses.toml").read_text("utf-8"))
+    specs: list[ClauseSpec] = []
+    for tag in raw["tag"]:
+        where = f"clauses.toml tag {tag['id']}"
+        rules = tuple(
+            ClauseRule(
+                match=_compile(_space_anchor(r["match"]), where),
+                before=tuple(_compile(p, where) for p in _strs(r, "before")),
+                not_before=tuple(_compile(p, where) for p in _strs(r, "not_before")),
+                window=int(r.get("window", 60)),
+            )
+            for r in tag["rule"]
+        )
+        specs.append(
+            ClauseSpec(
+                tag=tag["id"],
+                label=tag["label"],
+                osd_conflict=tag.get("osd") or None,
+                rules=rules,
+                restriction=bool(tag.get("restriction", True)),
+                rule_id=tag.get("finding"),
+            )
+        )
+    return tuple(specs)
+
+
+def _load_base_rules() -> tuple[BaseRule, ...]:
+    raw = tomllib.loads(
+        resources.files(DATA_PACKAGE).joinpath("base_models.toml").read_text("utf-8")
+    )
+    return tuple(
+        BaseRule(_compile(r["pattern"], "base_models.toml"), r["license"], r.get("note", ""))
+        for r in raw.get("base", [])
+    )
+
+
+def decode_hashes(blob: str) -> frozenset[int]:
+    """Hashes stored as base64 of little-endian uint32s."""
+    values = array("I")
+    if values.itemsize != 4:  # pragma: no cover - every supported platform has 4-byte 'I'
+        values = array("L")
+    values.frombytes(base64.b64decode(blob))
+    if sys.byteorder == "big":  # pragma: no cover
+        values.byteswap()
+    return frozenset(values)
+
+
+def _load_fingerprints() -> tuple[tuple[Fingerprint, ...], int, int]:
+    target = resources.files(DATA_PACKAGE).joinpath("fingerprints.json")
+    if not target.is_file():
+        return (), 5, 4
+    data = json.loads(target.read_text("utf-8"))
+    refs = tuple(
+        Fingerprint(r["id"], r["source"], decode_hashes(r["hashes"])) for r in data["refs"]
+    )
+    return refs, int(data["shingle"]), int(data["sample_mod"])
+
+
+def _index(
+    entries: tuple[Entry, ...], spdx: Mapping[str, SpdxRecord], families: Mapping[str, str]
+) -> tuple[dict[str, Entry], dict[str, tuple[tuple[str, Entry], ...]]]:
+    """Lookup keys (ids, Hub ids, names) and prose names, by first word."""
+    keys: dict[str, Entry] = {}
+    for entry in entries:  # later keys never override earlier ones
+        for value in (entry.id, *entry.aliases, *entry.hf_ids, *entry.license_names):
+            keys.setdefault(_key(value), entry)
+    for entry in entries:
+        for words in (phrase(entry.name), *entry.titles, *entry.mentions):
+            keys.setdefault("~" + words, entry)
+    mentions: dict[str, list[tuple[str, Entry]]] = {}
+    for entry in entries:
+        names = {*entry.mentions, *(phrase(a) for a in entry.aliases if len(a) > 3)}
+        if entry.id.lower() in spdx:
+            names.add(phrase(entry.id))
+        for words in names:
+            if words:
+                mentions.setdefault(words.split(" ", 1)[0], []).append((words, entry))
+    curated = {e.id.lower() for e in entries}
+    for key, record in spdx.items():  # "released under the EUPL-1.2": SPDX ids are names too
+        words = phrase(record.id)
+        if key in curated or record.deprecated or len(words) < 3 or words.isdigit():
+            continue
+        mentions.setdefault(words.split(" ", 1)[0], []).append(
+            (words, spdx_entry(record, families))
+        )
+    return keys, {k: tuple(sorted(v, key=lambda p: -len(p[0]))) for k, v in mentions.items()}
+
+
+def _load_references() -> References:
+    raw = tomllib.loads(
+        resources.files(DATA_PACKAGE).joinpath("references.toml").read_text("utf-8")
+    )
+    return References(
+        triggers=tuple(sorted(_phrases(raw, "triggers"), key=len, reverse=True)),
+        line_triggers=tuple(sorted(_phrases(raw, "line_triggers"), key=len, reverse=True)),
+        headings=frozenset(_phrases(raw, "headings")),
+        window=int(raw.get("window", 8)),
+        section_tokens=int(raw.get("section_tokens", 120)),
+        policy_titles=_phrases(raw, "policy_titles"),
+        prohibited_policy_titles=_phrases(raw, "prohibited_policy_titles"),
+    )
+
+
+@cache
+def load_kb() -> KnowledgeBase:
+    """Load the knowledge base from the packaged data (once per process)."""
+    spdx, families = _load_spdx()
+    entries = _load_entries(spdx)
+    keys, mentions = _index(entries, spdx, families)
+    fingerprints, shingle, mod = _load_fingerprints()
+    return KnowledgeBase(
+        entries=entries,
+        spdx=spdx,
+        clauses=_load_clauses(),
+        base_rules=_load_base_rules(),
+        fingerprints=fingerprints,
+        shingle=shingle,
+        sample_mod=mod,
+        spdx_families=families,
+        references=_load_references(),
+        _keys=keys,
+        _mentions=mentions,
+    )
+
+
+def shingles(toks: Sequence[str], k: int, mod: int) -> frozenset[int]:
+    """Sampled hashes of the ``k``-token shingles of ``toks`` (mixed hash % mod == 0 kept).
+
+    A polynomial rolling hash over the tokens' crc32 values, mixed before
+    sampling, so the same words always give the same hashes on any platform.
+    """
+    if not toks:
+        return frozenset()
+    crc = {t: zlib.crc32(t.encode("utf-8")) for t in set(toks)}
+    codes = [crc[t] for t in toks]
+    k = min(k, len(codes))
+    top = pow(_BASE, k - 1, _MASK + 1)
+    h = 0
+    for c in codes[:k]:
+        h = (h * _BASE + c) & _MASK
+    out: set[int] = set()
+    for i in range(len(codes) - k + 1):
+        if i:
+            h = ((h - codes[i - 1] * top) * _BASE + codes[i + k - 1]) & _MASK
+        x = h ^ (h >> 16)
+        x = (x * 0x45D9F3B) & _MASK
+        x ^= x >> 16
+        if x % mod == 0:
+            out.add(x)
+    return frozenset(out)
+
+
+_BASE = 1_000_003
+_MASK = 0xFFFFFFFF

@@ -1,0 +1,1 @@
+"""License knowledge base: data files read by seewhy.analyzers.license.kb."""
