@@ -1,0 +1,354 @@
+"""Read what the openness checks need from a release, once and within caps.
+
+Only small files are read: the top-level model card, the root
+``config.json`` and GGUF headers. Nothing is executed or rendered; every
+parser used here is one of seewhy's bounded parsers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from itertools import accumulate, islice
+from pathlib import PurePosixPath
+
+from seewhy.analyzers.openness import tables
+from seewhy.errors import FormatError, ReleaseReadError
+from seewhy.formats.gguf import GgufInfo, parse_gguf
+from seewhy.formats.hfconfig import ModelConfig, parse_config
+from seewhy.formats.modelcard import ModelCard, parse_card
+from seewhy.release.model import FileKind, Release, ReleaseFile
+
+MAX_CARD_BYTES = 4 * 1024 * 1024
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+GGUF_NAME_KEYS = ("general.name", "general.basename", "general.finetune", "general.description")
+
+MAX_LINKS = 2000
+"""Most URLs of one card that are read (real cards have a few hundred at most)."""
+MAX_PAPERS = 100
+MAX_HEADINGS = 5000
+MAX_FENCES = 10_000
+
+_HEADING = re.compile(r"^[ ]{0,3}(#{1,6})[ \t]+([^\n]+)", re.MULTILINE)
+MAX_TITLE = 300
+_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})", re.MULTILINE)
+_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$|<table\b", re.IGNORECASE | re.MULTILINE)
+_URL = re.compile(r"(?:https?://|\bwww\.)[^\s<>\"'`(){}\[\]]+", re.IGNORECASE)
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+_BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A Markdown heading of the card and the size of its section."""
+
+    title: str
+    level: int
+    line: int
+    chars: int  # non-blank characters up to the next heading of the same or a higher level
+    has_table: bool
+
+
+@dataclass(frozen=True)
+class Link:
+    """A URL in the card body, with the line it is on."""
+
+    url: str
+    line: int
+    text: str  # the whole line
+
+
+@dataclass(frozen=True)
+class PaperRef:
+    """A paper the card cites: an arXiv/DOI/proceedings URL or a bare arXiv id."""
+
+    url: str
+    line: int
+    technical_report: bool
+    peer_reviewed: bool
+
+
+_URL_TEXT = re.compile(r"(?:https?://|\bwww\.)\S+", re.IGNORECASE)
+
+
+def _papers(card: CardText, limit: int = MAX_PAPERS) -> tuple[PaperRef, ...]:
+    """The distinct papers the card presents as the release's own, in order, classified."""
+    d = tables.detect()
+    found: dict[str, PaperRef] = {}
+
+    def add(url: str, line: int) -> None:
+        key = url.lower().removesuffix(".pdf").replace("/pdf/", "/abs/")
+        ident = key.rsplit("/", 1)[-1]
+        if key in found or len(found) >= limit or d.placeholder.search(ident):
+            return
+        window = _URL_TEXT.sub(" ", " ".join(card.lines[max(0, line - 4) : line]))
+        own = (
+            card.in_code(line)
+            or d.own_paper_context.search(window)
+            or d.own_paper_headings.search(card.heading_above(line))
+        )
+        if not own:
+            return
+        found[key] = PaperRef(
+            url=url,
+            line=line,
+            technical_report=bool(d.technical_report_context.search(window)),
+            peer_reviewed=any(p.search(url) for p in d.peer_reviewed),
+        )
+
+    for link in card.links:  # at most MAX_LINKS
+        if any(p.search(link.url) for p in d.paper_urls):
+            add(link.url, link.line)
+    for m in islice(d.arxiv_refs.finditer(card.text, card.body_offset), 20 * limit):
+        if len(found) >= limit:
+            break
+        add(f"https://arxiv.org/abs/{m.group(1) or m.group(2)}", card.line_at(m.start()))
+    return tuple(found.values())
+
+
+@dataclass(frozen=True)
+class CardText:
+    """The top-level model card: parsed front matter plus an index of its text.
+
+    Scans run as regular expressions over :attr:`text` (line numbers come from
+    :meth:`line_at`), so a hostile 4 MiB card costs seconds, not minutes.
+    """
+
+    path: str
+    card: ModelCard
+    text: str
+    lines: tuple[str, ...]
+    starts: tuple[int, ...]  # character offset where each line starts
+    code_blocks: tuple[tuple[int, int], ...]  # fenced code, first and last line, in order
+    comments: tuple[tuple[int, int], ...]  # HTML comments of the body, character spans
+    sections: tuple[Section, ...]
+    links: tuple[Link, ...]
+    links_truncated: bool = False
+    papers: tuple[PaperRef, ...] = ()  # papers the card presents as its own
+
+    @property
+    def body_start(self) -> int:
+        """The first line of the Markdown body (1 when there is no front matter)."""
+        return self.card.body_start_line
+
+    @property
+    def body_offset(self) -> int:
+        """The character offset of the body."""
+        return self.starts[min(self.body_start, len(self.starts)) - 1]
+
+    def line_at(self, offset: int) -> int:
+        """The 1-based line of character ``offset``."""
+        return bisect.bisect_right(self.starts, offset)
+
+    def in_code(self, line: int) -> bool:
+        """Whether ``line`` is part of a fenced code block (fences included)."""
+        i = bisect.bisect_right(self.code_blocks, (line, len(self.lines) + 1)) - 1
+        return i >= 0 and self.code_blocks[i][0] <= line <= self.code_blocks[i][1]
+
+    def comments_between(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of ``text[start:end]`` inside HTML comments of the body."""
+        i = max(0, bisect.bisect_right(self.comments, (start, len(self.text) + 1)) - 1)
+        spans = []
+        while i < len(self.comments) and self.comments[i][0] < end:
+            a, b = self.comments[i]
+            if b > start:
+                spans.append((max(a, start), min(b, end)))
+            i += 1
+        return spans
+
+    def heading_above(self, line: int) -> str:
+        """The title of the last heading before ``line`` ("" when there is none)."""
+        i = bisect.bisect_left(self.sections, line, key=lambda s: s.line) - 1
+        return self.sections[i].title if i >= 0 else ""
+
+    def find(self, pattern: re.Pattern[str], *, code: bool, limit: int) -> list[int]:
+        """Body lines (at most ``limit``, distinct) where ``pattern`` matches, in code or not."""
+        found: list[int] = []
+        spans = (
+            [(self._offset(a), self._offset(b + 1)) for a, b in self.code_blocks]
+            if code
+            else [(self.body_offset, len(self.text))]
+        )
+        for start, end in spans:
+            for m in pattern.finditer(self.text, start, end):
+                line = self.line_at(m.start())
+                if self.in_code(line) == code and line not in found:
+                    found.append(line)
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    def _offset(self, line: int) -> int:
+        """Where 1-based ``line`` starts (the text's end past the last line)."""
+        return self.starts[line - 1] if line <= len(self.starts) else len(self.text)
+
+
+def read_card(path: str, data: bytes) -> CardText:
+    """Parse a card and index its lines, fenced code, comments, sections and links."""
+    card = parse_card(data, path=path)
+    text = data.decode("utf-8", "replace").removeprefix(_BOM)
+    lines = tuple(text.split("\n"))
+    starts = tuple(accumulate(map((1).__add__, map(len, lines[:-1])), initial=0))
+    body = starts[min(card.body_start_line, len(starts)) - 1]
+
+    def line_at(offset: int) -> int:
+        return bisect.bisect_right(starts, offset)
+
+    blocks: list[tuple[int, int]] = []
+    fence: tuple[str, int] | None = None  # (marker, first line)
+    for count, m in enumerate(_FENCE.finditer(text, body)):
+        line = line_at(m.start())
+        if count >= MAX_FENCES:  # past the cap, the rest of the card counts as code
+            fence = fence or (m.group(1), line)
+            break
+        if fence is None:
+            fence = (m.group(1), line)
+        elif m.group(1)[0] == fence[0][0] and len(m.group(1)) >= len(fence[0]):
+            blocks.append((fence[1], line))
+            fence = None
+    if fence is not None:
+        blocks.append((fence[1], len(lines)))
+    comments = tuple((m.start(), m.end()) for m in _COMMENT.finditer(text, body))
+    partial = CardText(path, card, text, lines, starts, tuple(blocks), comments, (), ())
+    headings = [
+        (line, len(m.group(1)), m.group(2)[:MAX_TITLE].strip().rstrip("#").strip())
+        for m in islice(_HEADING.finditer(text, body), MAX_HEADINGS)
+        if not partial.in_code(line := line_at(m.start()))
+    ]
+    ends: dict[int, int] = {}
+    open_: list[tuple[int, int]] = []  # (level, index) of sections still open
+    for i, (line, level, _) in enumerate(headings):
+        while open_ and open_[-1][0] >= level:
+            ends[open_.pop()[1]] = line
+        open_.append((level, i))
+    sections = []
+    for i, (line, level, title) in enumerate(headings):
+        end = ends.get(i, len(lines) + 1)
+        a = starts[line] if line < len(starts) else len(text)
+        b = starts[end - 1] if end <= len(starts) else len(text)
+        chunk = text[a:b]
+        sections.append(
+            Section(
+                title=title,
+                level=level,
+                line=line,
+                chars=len("".join(chunk.split())),
+                has_table=_TABLE_ROW.search(chunk) is not None,
+            )
+        )
+    links: list[Link] = []
+    truncated = False
+    for m in _URL.finditer(text, body):
+        if len(links) >= MAX_LINKS:
+            truncated = True
+            break
+        line = line_at(m.start())
+        links.append(Link(m.group(0).rstrip(".,;:!?*_"), line, lines[line - 1]))
+    indexed = replace(
+        partial, sections=tuple(sections), links=tuple(links), links_truncated=truncated
+    )
+    return replace(indexed, papers=_papers(indexed))
+
+
+@dataclass(frozen=True)
+class GgufMeta:
+    """The names and architecture a GGUF header declares, with key offsets."""
+
+    path: str
+    architecture: str | None
+    names: Mapping[str, str]  # GGUF_NAME_KEYS present as strings
+    offsets: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the openness checks read from one release."""
+
+    name: str
+    files: tuple[ReleaseFile, ...]
+    card: CardText | None = None
+    config_path: str | None = None
+    config: ModelConfig | None = None
+    ggufs: tuple[GgufMeta, ...] = ()
+    notes: tuple[str, ...] = field(default=())  # files that could not be read, and why
+
+    def paths(self) -> list[str]:
+        """Every release-relative path."""
+        return [f.path for f in self.files]
+
+
+def _depth(path: str) -> int:
+    return path.count("/")
+
+
+def _pick_card(release: Release) -> ReleaseFile | None:
+    cards = [f for f in release.files if f.kind is FileKind.MODEL_CARD]
+    if not cards:
+        return None
+    return min(
+        cards, key=lambda f: (_depth(f.path), PurePosixPath(f.path).name != "README.md", f.path)
+    )
+
+
+def read_snapshot(
+    release: Release, cache: Mapping[tuple[str, str], object] | None = None
+) -> Snapshot:
+    """Read the card, root config and GGUF headers of ``release`` (bounded, never raises
+    for bad content: what cannot be read is noted)."""
+    notes: list[str] = []
+    card: CardText | None = None
+    card_file = _pick_card(release)
+    if card_file is not None:
+        try:
+            card = read_card(card_file.path, release.read_head(card_file, MAX_CARD_BYTES))
+        except ReleaseReadError as exc:
+            notes.append(f"{card_file.path}: {exc.reason}")
+    config_path: str | None = None
+    config: ModelConfig | None = None
+    configs = [
+        f
+        for f in release.files
+        if f.kind is FileKind.CONFIG and PurePosixPath(f.path).name == "config.json"
+    ]
+    if configs:
+        chosen = min(configs, key=lambda f: (_depth(f.path), f.path))
+        if chosen.size <= MAX_CONFIG_BYTES:
+            try:
+                config = parse_config(release.read_head(chosen, MAX_CONFIG_BYTES))
+                config_path = chosen.path
+            except (FormatError, ReleaseReadError, ValueError, RecursionError) as exc:
+                notes.append(f"{chosen.path}: not read ({exc})")
+    ggufs: list[GgufMeta] = []
+    for f in release.files:
+        if f.kind is not FileKind.GGUF:
+            continue
+        cached = (cache or {}).get(("gguf", f.path))
+        try:
+            if isinstance(cached, GgufInfo):
+                info = cached  # parsed once by the inventory
+            else:
+                with release.open(f) as src:
+                    info = parse_gguf(src)
+        except (FormatError, ReleaseReadError, ValueError, OverflowError, MemoryError) as exc:
+            notes.append(f"{f.path}: GGUF header not read ({exc})")
+            continue
+        names = {k: v for k in GGUF_NAME_KEYS if isinstance(v := info.metadata.get(k), str)}
+        ggufs.append(
+            GgufMeta(
+                path=f.path,
+                architecture=info.architecture,
+                names=names,
+                offsets={k: o for k, o in info.kv_offsets.items() if k in names},
+            )
+        )
+    return Snapshot(
+        name=release.name,
+        files=release.files,
+        card=card,
+        config_path=config_path,
+        config=config,
+        ggufs=tuple(ggufs),
+        notes=tuple(notes),
+    )

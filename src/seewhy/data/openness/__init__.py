@@ -1,0 +1,1 @@
+"""Openness knowledge: MOF components and licenses, OSAI parameters, claim phrases."""
