@@ -43,6 +43,8 @@ demo: $(VENV)/.demo-installed $(VENV)/.models-installed
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/header_only.py
 	$(PY) benchmarks/hash_throughput.py
+	$(PY) benchmarks/pickle_scan.py
+	$(PY) benchmarks/license_identify.py
 
 clean:
 	rm -rf $(VENV) reports .cache build dist src/*.egg-info

@@ -67,7 +67,9 @@ def summary(rows: list[tuple[str, Report]]) -> Table:
         "Architecture",
         "Parameters",
         "Quantization",
-        "Declared license",
+        "License",
+        "Openness",
+        "Load safety",
         "Chat template",
         "Findings",
         "Exit",
@@ -79,6 +81,10 @@ def summary(rows: list[tuple[str, Report]]) -> Table:
             f = report.fact(key)
             return fact_text(f.value, key) if f is not None else "—"
 
+        def verdict(topic: str, report: Report = report) -> str:
+            v = report.verdict(topic)
+            return v.value if v is not None else "—"
+
         counts = report.severity_counts()
         findings = ", ".join(f"{counts[s]} {s.value}" for s in Severity if counts[s]) or "none"
         params = report.fact("parameter_count")
@@ -89,6 +95,8 @@ def summary(rows: list[tuple[str, Report]]) -> Table:
             human_count(params.value) if params and isinstance(params.value, int) else "—",
             str(quant.value[0]) if quant and isinstance(quant.value, list) else "—",
             fact("declared_license"),
+            verdict("openness"),
+            verdict("load_safety"),
             fact("chat_template"),
             findings,
             str(report.exit_code(Severity.HIGH)),
@@ -104,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     if not console.is_terminal:
-        console = Console(width=120)
+        console = Console(width=150)
     targets = [
         ("SmolLM2-135M-Instruct", smollm2_gguf()),
         ("Gemma 3 270M", gemma_release(args.cache)),

@@ -93,12 +93,25 @@ def test_fail_on_threshold_and_exit_codes(tmp_path: Path) -> None:
 
 
 def test_inconclusive_exit_3(tmp_path: Path) -> None:
-    import pickle
-
-    (tmp_path / "training_args.bin").write_bytes(pickle.dumps({"lr": 0.1}, protocol=2))
+    # A 7z archive cannot be opened by seewhy: never reported clean.
+    (tmp_path / "weights.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + b"\0" * 64)
     out = run("audit", str(tmp_path))
     assert out.returncode == 3
-    assert "not analysed" in out.stdout
+    assert "Not fully checked" in out.stdout
+    assert "inconclusive" in out.stdout
+
+
+def test_malicious_pickle_exit_1(tmp_path: Path) -> None:
+    # GLOBAL os.system, REDUCE: never executed, always critical.
+    payload = b"cos\nsystem\n(S'touch " + str(tmp_path / "pwned").encode() + b"'\ntR."
+    (tmp_path / "model.bin").write_bytes(payload)
+    out = run("audit", str(tmp_path), "--format", "json")
+    assert out.returncode == 1
+    doc = json.loads(out.stdout)
+    assert any(f["rule_id"] == "SW-PKL-001" for f in doc["findings"])
+    safety = [v for v in doc["verdicts"] if v["topic"] == "load_safety"]
+    assert safety[0]["value"] == "unsafe"
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_hash_flag_fills_sha256(example_release: Path) -> None:

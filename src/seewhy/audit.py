@@ -55,7 +55,10 @@ def default_analyzers(signature_trust: SignatureTrust | None = None) -> list[Ana
     from the release itself.
     """
     from seewhy.analyzers.inventory import InventoryAnalyzer
+    from seewhy.analyzers.license import LicenseAnalyzer
+    from seewhy.analyzers.openness import OpennessAnalyzer
     from seewhy.analyzers.security.formats import FrameworkFormatsAnalyzer
+    from seewhy.analyzers.security.pickle_scan import PickleAnalyzer
     from seewhy.analyzers.security.python_code import PythonCodeAnalyzer
     from seewhy.analyzers.security.remote_code import RemoteCodeAnalyzer
     from seewhy.analyzers.security.signature import SignatureAnalyzer
@@ -63,6 +66,9 @@ def default_analyzers(signature_trust: SignatureTrust | None = None) -> list[Ana
 
     return [
         InventoryAnalyzer(),
+        LicenseAnalyzer(),
+        OpennessAnalyzer(),
+        PickleAnalyzer(),
         FrameworkFormatsAnalyzer(),
         RemoteCodeAnalyzer(),
         PythonCodeAnalyzer(),

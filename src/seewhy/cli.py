@@ -70,6 +70,8 @@ class OutputFormat(StrEnum):
     JSON = "json"
     MD = "md"
     SARIF = "sarif"
+    MOF = "mof"
+    OSAI = "osai"
 
 
 def _fatal(exc: BaseException) -> NoReturn:
@@ -221,6 +223,8 @@ def _trust(
 def _render(report: Report, fmt: OutputFormat, output: Path | None) -> str:
     from seewhy.report.json_format import format_json
     from seewhy.report.markdown import format_markdown
+    from seewhy.report.mof import format_mof
+    from seewhy.report.osai import format_osai
     from seewhy.report.sarif import format_sarif
     from seewhy.report.text import format_text
 
@@ -230,11 +234,44 @@ def _render(report: Report, fmt: OutputFormat, output: Path | None) -> str:
         return format_markdown(report)
     if fmt is OutputFormat.SARIF:
         return format_sarif(report)
+    if fmt is OutputFormat.MOF:
+        return format_mof(report)
+    if fmt is OutputFormat.OSAI:
+        return format_osai(report)
     if fmt is OutputFormat.TEXT:
         color = output is None and sys.stdout.isatty()
         width = Console().width if color else 110
         return format_text(report, color=color, width=width)
     assert_never(fmt)
+
+
+@app.command("license")
+def license_(
+    path: Annotated[str, typer.Argument(help="A license file, or a release folder.")],
+) -> None:
+    """Identify a license text (or every license statement of a release) and tag its clauses."""
+    from pathlib import PurePosixPath
+
+    from seewhy.analyzers.interface import AuditContext
+    from seewhy.analyzers.license import describe, identify_bytes, release_licenses
+    from seewhy.analyzers.license.identify import MAX_LICENSE_BYTES
+    from seewhy.release import open_release
+
+    try:
+        release = open_release(path)
+        if release.source_kind == "file":
+            (file,) = release.files
+            data = release.read_head(file, MAX_LICENSE_BYTES)
+            matches = identify_bytes(
+                data, PurePosixPath(file.path).name, truncated=file.size > MAX_LICENSE_BYTES
+            )
+        else:
+            matches = release_licenses(release, AuditContext()).matches
+        sys.stdout.write(describe(matches))
+    except (SeewhyError, OSError) as exc:
+        _fatal(exc)
+    unknown = not matches or any(m.license_id is None for m in matches)
+    raise typer.Exit(EXIT_INCONCLUSIVE if unknown else EXIT_OK)
 
 
 class ManifestStyleChoice(StrEnum):

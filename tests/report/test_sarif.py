@@ -202,6 +202,7 @@ def test_clean_release_has_no_results(
     root = tmp_path / "clean"
     root.mkdir()
     save_file({"w": np.zeros((4, 4), np.float32)}, str(root / "model.safetensors"))
+    (root / "README.md").write_text("---\nlicense: mit\n---\n# A clean release\n")
     run = _valid(validator, format_sarif(_audit(root)))["runs"][0]
     assert run["results"] == []
     assert run["tool"]["driver"]["rules"] == []

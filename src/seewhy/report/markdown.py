@@ -10,6 +10,7 @@ import html
 
 from seewhy.report.humanize import evidence_text, fact_text, human_bytes, where
 from seewhy.report.model import Finding, Report, Severity
+from seewhy.report.sections import split_facts
 
 _MD_SPECIAL = str.maketrans(
     {c: "\\" + c for c in "\\`*_[]|~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
@@ -46,18 +47,33 @@ def format_markdown(report: Report) -> str:
         for v in report.verdicts:
             out.append(f"| {md(v.topic.replace('_', ' '))} | **{md(v.value)}** | {md(v.reason)} |")
         out.append("")
-    if report.facts:
+    sections = split_facts(report)
+    if sections.general:
         out.append("### Facts\n")
         out.append("| Fact | Value | Evidence |\n|---|---|---|")
-        for fact in report.facts:
+        for fact in sections.general:
             ev = "; ".join(md(evidence_text(e)) for e in fact.evidence[:3]) or "—"
             out.append(f"| {md(fact.label)} | {md(fact_text(fact.value, fact.key))} | {ev} |")
         out.append("")
+    for title, rows in (
+        ("Model Openness Framework components", sections.mof),
+        ("European Open Source AI Index", sections.osai),
+    ):
+        if rows:
+            out.append(f"### {title}\n")
+            out.append("| Item | Status | Detail | Where |\n|---|---|---|---|")
+            out.extend(
+                f"| {md(r.name)} | {md(r.status)} | {md(r.detail)} | {md(r.where) or '—'} |"
+                for r in rows
+            )
+            out.append("")
     out.append("### Findings\n")
     if not report.findings:
         out.append("No findings.\n")
     for finding in report.findings:
         out.extend(_finding(finding))
+    if report.findings:
+        out.append("")
     if inconclusive:
         out.append("### Not fully checked\n")
         out.append("A file listed here is **not** known to be clean.\n")

@@ -14,7 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from seewhy.report.humanize import evidence_text, fact_text, human_bytes, where
-from seewhy.report.model import Report, Severity
+from seewhy.report.model import Fact, Report, Severity
+from seewhy.report.sections import Row, split_facts
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -62,8 +63,15 @@ def format_text(report: Report, *, color: bool = False, width: int = 100) -> str
                 Text(v.reason),
             )
         console.print(table)
-    if report.facts:
-        console.print(_facts(report))
+    sections = split_facts(report)
+    if sections.general:
+        console.print(_facts(sections.general))
+    for title, rows in (
+        ("Model Openness Framework components", sections.mof),
+        ("European Open Source AI Index", sections.osai),
+    ):
+        if rows:
+            console.print(_grading(title, rows))
     console.print(_findings(report))
     inconclusive = report.inconclusive_files()
     if inconclusive:
@@ -101,12 +109,38 @@ def _header(report: Report) -> Panel:
     )
 
 
-def _facts(report: Report) -> Table:
+STATUS_STYLE = {
+    "open": "green",
+    "met": "green",
+    "partial": "yellow",
+    "closed": "red",
+    "not met": "red",
+    "unknown": "dim",
+}
+
+
+def _grading(title: str, rows: tuple[Row, ...]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("Item", style="bold")
+    table.add_column("Status")
+    table.add_column("Detail", overflow="fold")
+    table.add_column("Where", overflow="fold", style="dim")
+    for r in rows:
+        table.add_row(
+            Text(r.name),
+            Text(r.status, STATUS_STYLE.get(r.status, "")),
+            Text(r.detail),
+            Text(r.where),
+        )
+    return table
+
+
+def _facts(facts: tuple[Fact, ...]) -> Table:
     table = Table(title="Facts", title_justify="left", show_lines=False)
     table.add_column("Fact", style="bold")
     table.add_column("Value", overflow="fold")
     table.add_column("Evidence", overflow="fold", style="dim")
-    for fact in report.facts:
+    for fact in facts:
         ev = "; ".join(evidence_text(e) for e in fact.evidence[:2])
         table.add_row(Text(fact.label), Text(fact_text(fact.value, fact.key)), Text(ev))
     return table

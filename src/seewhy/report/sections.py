@@ -1,0 +1,83 @@
+"""Group a report's facts into the tables a person reads.
+
+The openness analyzer records one fact per MOF component and per Open Source
+AI Index parameter (with structured values, so that exports can be built
+from the report alone). The text and Markdown views show those as two
+tables instead of forty rows; facts that only feed the exports are left to
+the JSON and the exports. Nothing here drops data from the report itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from seewhy.report.model import Fact, Report
+
+_MOF_ITEM = re.compile(r"^openness\.mof\.[a-z0-9_]+$")
+_OSAI_ITEM = re.compile(r"^openness\.osai\.[a-z0-9_]+$")
+# Facts whose values exist for the MOF/OSAI exports; their content is in the tables.
+EXPORT_ONLY = frozenset(
+    {
+        "openness.mof.components",
+        "openness.mof.framework",
+        "openness.mof.release",
+        "openness.osai.system",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a grading table."""
+
+    name: str
+    status: str
+    detail: str
+    where: str
+
+
+@dataclass(frozen=True)
+class FactSections:
+    """General facts plus the MOF and OSAI grading tables."""
+
+    general: tuple[Fact, ...]
+    mof: tuple[Row, ...]
+    osai: tuple[Row, ...]
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def split_facts(report: Report) -> FactSections:
+    """Sort the report's facts into general facts and grading tables."""
+    general: list[Fact] = []
+    mof: list[Row] = []
+    osai: list[Row] = []
+    for fact in report.facts:
+        value = fact.value
+        if fact.key in EXPORT_ONLY:
+            continue
+        if isinstance(value, dict) and _MOF_ITEM.match(fact.key) and "status" in value:
+            detail = " — ".join(
+                p for p in (_text(value.get("license")), _text(value.get("note"))) if p
+            )
+            where = _text(value.get("path"))
+            if value.get("line"):
+                where += f":{value['line']}"
+            mof.append(
+                Row(_text(value.get("name")) or fact.label, _text(value["status"]), detail, where)
+            )
+        elif isinstance(value, dict) and _OSAI_ITEM.match(fact.key) and "class" in value:
+            osai.append(
+                Row(
+                    _text(value.get("name")) or fact.label,
+                    _text(value["class"]),
+                    _text(value.get("notes")),
+                    _text(value.get("link")),
+                )
+            )
+        else:
+            general.append(fact)
+    return FactSections(tuple(general), tuple(mof), tuple(osai))
