@@ -7,6 +7,8 @@ import os
 import struct
 from pathlib import Path
 
+from seewhy.formats.interface import Source
+
 DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1, "I64": 8}
 
 
@@ -39,3 +41,24 @@ def raw_safetensors(header: bytes, data: bytes = b"", length: int | None = None)
     """Bytes of a safetensors file with a given header (length prefix optional override)."""
     n = len(header) if length is None else length
     return struct.pack("<Q", n) + header + data
+
+
+class CountingSource:
+    """Wraps a Source and counts what it hands out: bytes, reads, furthest offset."""
+
+    def __init__(self, inner: Source) -> None:
+        self.inner = inner
+        self.bytes_read = 0
+        self.reads = 0
+        self.furthest = 0
+
+    @property
+    def size(self) -> int:
+        return self.inner.size
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        data = self.inner.read_at(offset, length)
+        self.bytes_read += len(data)
+        self.reads += 1
+        self.furthest = max(self.furthest, offset + len(data))
+        return data

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builders import CountingSource
 from seewhy.errors import FormatError
 from seewhy.formats.archive import (
     INFO_CODES,
@@ -32,29 +33,10 @@ from seewhy.formats.archive import (
     read_member_head,
     read_zip,
 )
-from seewhy.formats.interface import BytesSource, Source
+from seewhy.formats.interface import BytesSource
 
 # --------------------------------------------------------------------------
 # helpers
-
-
-class CountingSource:
-    """Wraps a Source and counts the bytes it hands out."""
-
-    def __init__(self, inner: Source) -> None:
-        self.inner = inner
-        self.bytes_read = 0
-        self.reads = 0
-
-    @property
-    def size(self) -> int:
-        return self.inner.size
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        data = self.inner.read_at(offset, length)
-        self.bytes_read += len(data)
-        self.reads += 1
-        return data
 
 
 def listing_of(data: bytes, **kwargs: Any) -> ZipListing:

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builders import CountingSource
 from seewhy.errors import FormatError
 from seewhy.formats import protobuf
-from seewhy.formats.interface import BytesSource, Source
+from seewhy.formats.interface import BytesSource
 from seewhy.formats.onnx import (
     PROBLEM_CODES,
     OnnxInfo,
@@ -27,24 +28,6 @@ from seewhy.formats.onnx import (
 )
 from seewhy.formats.protobuf import encode_field as fld
 from seewhy.formats.protobuf import encode_varint
-
-
-class CountingSource:
-    """Wraps a Source and counts the bytes it hands out."""
-
-    def __init__(self, inner: Source) -> None:
-        self.inner = inner
-        self.bytes_read = 0
-
-    @property
-    def size(self) -> int:
-        return self.inner.size
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        data = self.inner.read_at(offset, length)
-        self.bytes_read += len(data)
-        return data
-
 
 # ---------------------------------------------------------------- hand encoding
 

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builders import CountingSource
 from seewhy.errors import FormatError
-from seewhy.formats.interface import BytesSource, Source
+from seewhy.formats.interface import BytesSource
 from seewhy.formats.protobuf import (
     PROBLEM_CODES,
     WIRE_FIXED32,
@@ -29,25 +30,6 @@ from seewhy.formats.protobuf import (
     encode_field,
     encode_varint,
 )
-
-
-class CountingSource:
-    """Wraps a Source and counts the bytes it hands out."""
-
-    def __init__(self, inner: Source) -> None:
-        self.inner = inner
-        self.bytes_read = 0
-        self.reads = 0
-
-    @property
-    def size(self) -> int:
-        return self.inner.size
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        data = self.inner.read_at(offset, length)
-        self.bytes_read += len(data)
-        self.reads += 1
-        return data
 
 
 def tag(number: int, wire_type: int) -> bytes:

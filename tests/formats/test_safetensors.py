@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save, save_file
 
+from builders import CountingSource
 from seewhy.errors import FormatError
 from seewhy.formats.interface import BytesSource, Source
 from seewhy.formats.safetensors import (
@@ -31,25 +32,6 @@ from seewhy.formats.safetensors import (
 
 # --------------------------------------------------------------------------
 # helpers
-
-
-class CountingSource:
-    """Wraps a Source and counts the bytes it hands out."""
-
-    def __init__(self, inner: Source) -> None:
-        self.inner = inner
-        self.bytes_read = 0
-        self.furthest = 0
-
-    @property
-    def size(self) -> int:
-        return self.inner.size
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        data = self.inner.read_at(offset, length)
-        self.bytes_read += len(data)
-        self.furthest = max(self.furthest, offset + len(data))
-        return data
 
 
 class FileSource:
