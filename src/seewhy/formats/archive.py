@@ -796,13 +796,16 @@ def _read_local(
     )
 
 
-def _unsafe_reasons(member: ZipMember) -> list[str]:
-    """Why extracting this member's name could escape the target folder."""
-    name = member.name
+def unsafe_name_reasons(name: str) -> list[str]:
+    """Why extracting an archive member of this name could escape the target folder.
+
+    Shared by the zip and tar checks: empty names, NUL bytes, absolute paths,
+    backslashes, drive letters and '..' components.
+    """
     reasons: list[str] = []
-    if not member.raw_name:
+    if not name:
         reasons.append("empty name")
-    if b"\x00" in member.raw_name:
+    if "\x00" in name:
         reasons.append("NUL byte")
     if name.startswith(("/", "\\")):
         reasons.append("absolute path")
@@ -813,6 +816,11 @@ def _unsafe_reasons(member: ZipMember) -> list[str]:
     if ".." in re.split(r"[/\\]", name):
         reasons.append("'..' component")
     return reasons
+
+
+def _unsafe_reasons(member: ZipMember) -> list[str]:
+    """Why extracting this member's name could escape the target folder."""
+    return unsafe_name_reasons(member.name)
 
 
 def _check_members(

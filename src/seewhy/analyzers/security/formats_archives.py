@@ -35,7 +35,7 @@ from typing import Protocol
 
 from seewhy.analyzers.interface import ResultBuilder
 from seewhy.analyzers.security.formats_common import Collector, show
-from seewhy.formats.archive import read_zip
+from seewhy.formats.archive import read_zip, unsafe_name_reasons
 from seewhy.formats.interface import BytesSource, Source
 from seewhy.release.model import FileKind, Release, ReleaseFile
 from seewhy.release.sniff import sniff
@@ -216,23 +216,6 @@ class _DecompressingFile(io.RawIOBase):
 # ---------------------------------------------------------------- tar
 
 
-def _unsafe_name(name: str) -> list[str]:
-    reasons: list[str] = []
-    if not name:
-        reasons.append("empty name")
-    if "\x00" in name:
-        reasons.append("NUL byte")
-    if name.startswith(("/", "\\")):
-        reasons.append("absolute path")
-    if "\\" in name:
-        reasons.append("backslash")
-    if _DRIVE.match(name):
-        reasons.append("drive letter")
-    if ".." in re.split(r"[/\\]", name):
-        reasons.append("'..' component")
-    return reasons
-
-
 def _link_escapes(member: tarfile.TarInfo) -> bool:
     target = member.linkname
     if not target or target.startswith(("/", "\\")) or _DRIVE.match(target):
@@ -265,7 +248,7 @@ def _check_member(
             path=file.path, offset=offset, pointer=stored_in + shown, excerpt=excerpt or shown
         )
 
-    reasons = _unsafe_name(name)
+    reasons = unsafe_name_reasons(name)
     if reasons:
         collector.add("SW-ARC-001", f"{shown!r}: {', '.join(reasons)}", evidence())
     if member.issym() or member.islnk():
