@@ -28,6 +28,7 @@ class FileKind(StrEnum):
     NUMPY = "numpy"
     NUMPY_ZIP = "numpy-zip"
     ONNX = "onnx"
+    TENSORFLOW = "tensorflow"
     KERAS_ZIP = "keras-zip"
     HDF5 = "hdf5"
     ZIP = "zip"
@@ -64,6 +65,7 @@ _WEIGHT_KINDS = frozenset(
         FileKind.NUMPY,
         FileKind.NUMPY_ZIP,
         FileKind.ONNX,
+        FileKind.TENSORFLOW,
         FileKind.KERAS_ZIP,
         FileKind.HDF5,
     }

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from seewhy.errors import FormatError
 from seewhy.formats.archive import ZipListing, read_zip
 from seewhy.formats.interface import Problem, Source
+from seewhy.formats.savedmodel import probe
 from seewhy.formats.torch import is_legacy_torch, is_pickle_start
 from seewhy.release.model import FileKind, FileSource, ReadMeter
 
@@ -175,8 +176,14 @@ def _by_content(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
         # JSON parser reports the encoding error with its offset.
         return _json_kind(name.lower(), head.decode("latin-1"))
     if text is None:
-        if _looks_like_onnx(head):
-            return FileKind.ONNX, "protobuf ModelProto fields"
+        if _looks_like_onnx(head) or name.lower().endswith(".pb"):
+            # SavedModel and ONNX both open with a varint field 1 and a
+            # length-delimited field 2: the top-level fields tell them apart.
+            shape = probe(source)
+            if shape is not None:
+                return FileKind.TENSORFLOW, f"TensorFlow {shape.replace('_', ' ')} protobuf"
+            if _looks_like_onnx(head):
+                return FileKind.ONNX, "protobuf ModelProto fields"
         if name.lower() in _TOKENIZER_NAMES:
             return FileKind.TOKENIZER, "binary tokenizer model (by name)"
         return FileKind.UNKNOWN, "binary, no known signature"

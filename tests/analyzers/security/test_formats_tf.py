@@ -158,7 +158,7 @@ def test_benign_saved_model(tmp_path: Path) -> None:
     report = run(root)
     assert above_info(report) == []
     kind = next(c.kind for c in report.coverage if c.path == "saved_model.pb")
-    assert kind == "onnx"  # the sniffer's guess; the analyzer tells them apart by structure
+    assert kind == "tensorflow"  # told apart from ONNX by its top-level protobuf fields
     result = step(report, "saved_model.pb")
     assert result is not None
     status, detail = result
@@ -208,7 +208,7 @@ def test_hostile_saved_model(tmp_path: Path, canary: Path) -> None:
 def test_saved_model_without_schema_version(tmp_path: Path) -> None:
     data = saved_model(meta_graph(graph((node("py", "EagerPyFunc"),))), schema=None)
     report = run(release(tmp_path, {"saved_model.pb": data}))
-    assert next(c.kind for c in report.coverage if c.path == "saved_model.pb") == "unknown"
+    assert next(c.kind for c in report.coverage if c.path == "saved_model.pb") == "tensorflow"
     assert "SW-TF-001" in rule_ids(report)
 
 

@@ -307,6 +307,7 @@ _HANDLERS: dict[FileKind, Handler] = {
     FileKind.ZIP: _zip,
     FileKind.KERAS_ZIP: _unsupported("Keras archive: left to the formats analyzer"),
     FileKind.ONNX: _unsupported("ONNX model: left to the formats analyzer"),
+    FileKind.TENSORFLOW: _unsupported("TensorFlow graph: left to the formats analyzer"),
     FileKind.HDF5: _unsupported("HDF5 file: left to the formats analyzer"),
     FileKind.TAR: _unsupported("tar archive: left to the formats analyzer"),
     FileKind.SEVENZIP: _unsupported("7z archive: left to the formats analyzer"),

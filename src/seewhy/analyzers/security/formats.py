@@ -77,7 +77,7 @@ def select_check(release: Release, file: ReleaseFile) -> tuple[str, Check] | Non
         if _probe(release, file) == "saved_model":
             return "SavedModel", check_saved_model
         return "ONNX", check_onnx
-    if file.kind is FileKind.UNKNOWN and name.endswith(".pb"):
+    if file.kind is FileKind.TENSORFLOW or (file.kind is FileKind.UNKNOWN and name.endswith(".pb")):
         if name == "keras_metadata.pb":
             return "TF-Keras metadata", check_keras_metadata
         if name == "saved_model.pb":
