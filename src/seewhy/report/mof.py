@@ -13,24 +13,14 @@ audit date.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from seewhy.errors import ReportError
 from seewhy.report.model import Fact, Report
+from seewhy.report.sections import openness_mapping
 
 _PRESENT = ("included", "invalid", "unlicensed")
-
-
-def _value(report: Report, key: str) -> Mapping[str, Any]:
-    fact = report.fact(key)
-    if fact is None or not isinstance(fact.value, dict):
-        raise ReportError(
-            f"the report has no {key} fact: audit the release with the openness analyzer"
-        )
-    return fact.value
 
 
 def _component_facts(report: Report) -> list[Fact]:
@@ -52,8 +42,8 @@ def _component_path(path: str, huggingface: str) -> str:
 
 def mof_entry(report: Report) -> dict[str, Any]:
     """The MOT entry as a mapping (see :func:`format_mof`)."""
-    framework = _value(report, "openness.mof.framework")
-    info = _value(report, "openness.mof.release")
+    framework = openness_mapping(report, "openness.mof.framework")
+    info = openness_mapping(report, "openness.mof.release")
     hf = str(info.get("huggingface") or "")
     components = []
     for fact in _component_facts(report):

@@ -10,29 +10,19 @@ start with "unknown:". The header comment gives seewhy's score.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from seewhy.errors import ReportError
 from seewhy.report.model import Report
+from seewhy.report.sections import openness_mapping
 
 _RESERVED = ("openness.osai.score", "openness.osai.system")
 
 
-def _value(report: Report, key: str) -> Mapping[str, Any]:
-    fact = report.fact(key)
-    if fact is None or not isinstance(fact.value, dict):
-        raise ReportError(
-            f"the report has no {key} fact: audit the release with the openness analyzer"
-        )
-    return fact.value
-
-
 def osai_entry(report: Report) -> dict[str, Any]:
     """The index entry as a mapping (see :func:`format_osai`)."""
-    system = _value(report, "openness.osai.system")
+    system = openness_mapping(report, "openness.osai.system")
     verdict = report.verdict("openness")
     entry: dict[str, Any] = {
         "system": {
@@ -67,7 +57,7 @@ def osai_entry(report: Report) -> dict[str, Any]:
 def format_osai(report: Report) -> str:
     """The release as an Open Source AI Index YAML entry, with seewhy's score in a header."""
     entry = osai_entry(report)
-    score = _value(report, "openness.osai.score")
+    score = openness_mapping(report, "openness.osai.score")
     total = score.get("total")
     shown = "n/a" if total is None else f"{total:.3f}"
     header = (

@@ -10,8 +10,11 @@ the JSON and the exports. Nothing here drops data from the report itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from seewhy.errors import ReportError
 from seewhy.report.model import Fact, Report
 
 _MOF_ITEM = re.compile(r"^openness\.mof\.[a-z0-9_]+$")
@@ -81,3 +84,13 @@ def split_facts(report: Report) -> FactSections:
         else:
             general.append(fact)
     return FactSections(tuple(general), tuple(mof), tuple(osai))
+
+
+def openness_mapping(report: Report, key: str) -> Mapping[str, Any]:
+    """A structured openness fact the exports need; ReportError names what is missing."""
+    fact = report.fact(key)
+    if fact is None or not isinstance(fact.value, dict):
+        raise ReportError(
+            f"the report has no {key} fact: audit the release with the openness analyzer"
+        )
+    return fact.value
