@@ -36,7 +36,11 @@ def fact_text(value: FactValue, key: str = "") -> str:
     if isinstance(value, list):
         return ", ".join(fact_text(v) for v in value) or "—"
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {fact_text(v, key)}" for k, v in value.items()) or "—"
+        # Inside a structured value, None is "no value" (say, no restrictions), not unknown.
+        return (
+            ", ".join(f"{k}: {'—' if v is None else fact_text(v, key)}" for k, v in value.items())
+            or "—"
+        )
     if value is None:
         return "unknown"
     return str(value)
