@@ -18,14 +18,24 @@ file could otherwise exhaust the stack:
 Every code this module emits is ``<code_prefix>.<suffix>``; the suffixes are
 the keys of :data:`PROBLEM_CODES`, and :func:`problem_codes` spells them out
 for one prefix.
+
+:func:`load_json_object` is the stricter loader of the safetensors header and
+of shard indexes: the document must be one JSON object, ``NaN``/``Infinity``
+and lone ``\\uD800``-style escapes are fatal, object members are capped, and
+object keys can be located by byte offset (:class:`KeyOffsets`). Both loaders
+share the problem cap (:class:`ProblemSink`), JSON pointers
+(:func:`json_pointer_escape`, :func:`json_pointer`), duplicate-key detection,
+the bracket skeleton of the depth pre-scans and character-to-byte offsets.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from seewhy.errors import FormatError
@@ -35,9 +45,16 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "MAX_PROBLEMS",
     "PROBLEM_CODES",
+    "JsonDocument",
+    "JsonObject",
+    "KeyOffsets",
+    "ProblemSink",
+    "brief",
+    "json_pointer",
     "json_pointer_escape",
     "line_of_key",
     "load_json",
+    "load_json_object",
     "problem_codes",
 ]
 
@@ -61,9 +78,14 @@ The emitted code is ``f"{code_prefix}.{suffix}"``; see :func:`problem_codes`.
 """
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_JSON_WS = b" \t\r\n"
 
-# A whole JSON string, and anything that is not a bracket.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A whole JSON string in UTF-8 bytes: load_json lets an escaped character be
+# any byte (DOTALL), load_json_object keeps its historical reading (no DOTALL),
+# which only differs on invalid JSON.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_STRING_NO_DOTALL = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# Every byte but a bracket: deleted to leave the bracket skeleton of a document.
 _NOT_BRACKET_BYTES = bytes(b for b in range(256) if b not in b"[]{}")
 # A structural character or the start of a string, outside strings.
 _STRUCTURAL = re.compile(r'[\[\]{}"]')
@@ -82,6 +104,70 @@ def problem_codes(code_prefix: str) -> dict[str, str]:
 def json_pointer_escape(token: str) -> str:
     """Escape one reference token of a JSON pointer (RFC 6901: ``~`` and ``/``)."""
     return token.replace("~", "~0").replace("/", "~1")
+
+
+def json_pointer(*parts: str) -> str:
+    """RFC 6901 JSON pointer for a key path."""
+    return "".join("/" + json_pointer_escape(p) for p in parts)
+
+
+def _extra_keys(pairs: list[tuple[str, Any]]) -> list[str]:
+    """Every key of ``pairs`` that repeats an earlier one, in document order."""
+    seen: set[str] = set()
+    extra: list[str] = []
+    for key, _ in pairs:
+        if key in seen:
+            extra.append(key)
+        seen.add(key)
+    return extra
+
+
+class ProblemSink:
+    """Collects problems up to a cap, then counts the rest.
+
+    The count becomes one ``<prefix>.too-many-problems`` problem; with
+    ``what`` its message names the document (``"<what>: N more problems were
+    found but not recorded"``), as :func:`load_json` reports it.
+    """
+
+    def __init__(self, prefix: str, cap: int, *, what: str | None = None) -> None:
+        self._prefix, self._cap, self._what = prefix, cap, what
+        self._items: list[Problem] = []
+        self._dropped = 0
+
+    @property
+    def full(self) -> bool:
+        """Whether the cap is reached (further problems are only counted)."""
+        return len(self._items) >= self._cap
+
+    def add(
+        self,
+        code: str,
+        message: str,
+        *,
+        offset: int | None = None,
+        pointer: str | None = None,
+        excerpt: str | None = None,
+    ) -> None:
+        """Record a problem, or count it once the cap is reached."""
+        if self.full:
+            self._dropped += 1
+            return
+        self._items.append(Problem(code, message, offset, pointer, excerpt))
+
+    def drop(self, count: int) -> None:
+        """Count ``count`` problems that were found but are not recorded."""
+        self._dropped += count
+
+    def problems(self) -> tuple[Problem, ...]:
+        """The problems recorded, plus one that counts those dropped."""
+        if not self._dropped:
+            return tuple(self._items)
+        if self._what is None:
+            message = f"{self._dropped} more problems were found and not recorded"
+        else:
+            message = f"{self._what}: {self._dropped} more problems were found but not recorded"
+        return (*self._items, Problem(f"{self._prefix}.too-many-problems", message))
 
 
 class _NonFinite:
@@ -120,11 +206,23 @@ class _Collector:
         return _NonFinite(literal)
 
 
-def _byte_offset(text: str, char_index: int, base: int) -> int:
-    return base + len(text[:char_index].encode("utf-8", "surrogatepass"))
+def _byte_index(text: str, raw: bytes, pos: int) -> int:
+    """Byte index in ``raw`` of character ``pos`` of ``text`` (its UTF-8 decoding)."""
+    if len(text) == len(raw):
+        return pos
+    return len(raw) - len(text[pos:].encode("utf-8", "surrogatepass"))
 
 
-def _depth_within(text: str, max_depth: int) -> bool:
+def _bracket_skeleton(raw: bytes, string: re.Pattern[bytes]) -> bytes:
+    """The brackets of ``raw`` outside the strings ``string`` matches, in order.
+
+    Shared first step of both depth pre-scans (:func:`_depth_within` and
+    :func:`_too_deep`); linear and at C speed.
+    """
+    return string.sub(b"", raw).translate(None, _NOT_BRACKET_BYTES)
+
+
+def _depth_within(data: bytes, max_depth: int) -> bool:
     """Quick check, at C speed, that brackets nest at most ``max_depth`` deep.
 
     Strings and everything but brackets are dropped; each pass then removes
@@ -132,8 +230,7 @@ def _depth_within(text: str, max_depth: int) -> bool:
     one. False means too deep, unbalanced or undecided (past
     ``_FAST_PASSES`` passes, to stay linear): :func:`_check_depth` decides.
     """
-    stripped = _STRING.sub("", text).encode("utf-8", "surrogatepass")
-    brackets = stripped.translate(None, _NOT_BRACKET_BYTES)
+    brackets = _bracket_skeleton(data, _STRING)
     brackets = brackets.replace(b"{", b"[").replace(b"}", b"]")
     for _ in range(min(max_depth, _FAST_PASSES)):
         if not brackets:
@@ -184,34 +281,6 @@ def _describe(value: _NonFinite) -> str:
     return f"number {shown} overflows a 64-bit float"
 
 
-class _Sink:
-    """Collects problems up to :data:`MAX_PROBLEMS`, counting the rest."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.dropped = 0
-
-    @property
-    def full(self) -> bool:
-        return len(self.problems) >= MAX_PROBLEMS
-
-    def add(self, code: str, message: str, pointer: str | None) -> None:
-        if self.full:
-            self.dropped += 1
-        else:
-            self.problems.append(Problem(code, message, pointer=pointer))
-
-    def result(self, what: str, code_prefix: str) -> tuple[Problem, ...]:
-        if self.dropped:
-            self.problems.append(
-                Problem(
-                    f"{code_prefix}.too-many-problems",
-                    f"{what}: {self.dropped} more problems were found but not recorded",
-                )
-            )
-        return tuple(self.problems)
-
-
 def _repeated(pairs: list[tuple[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for key, _ in pairs:
@@ -238,15 +307,15 @@ def _walk(
     replaced and either every duplicate is located or no more problems can
     be recorded.
     """
-    sink = _Sink()
+    sink = ProblemSink(code_prefix, MAX_PROBLEMS, what=what)
     dup_pairs = {id(d): pairs for d, pairs in collector.duplicates}
     pending_non_finite = collector.non_finite
     nonfinite_code = f"{code_prefix}.non-finite-number"
     duplicate_code = f"{code_prefix}.duplicate-key"
 
     if isinstance(root, _NonFinite):
-        sink.add(nonfinite_code, f"{what}: {_describe(root)}; read as null", "")
-        return None, sink.result(what, code_prefix)
+        sink.add(nonfinite_code, f"{what}: {_describe(root)}; read as null", pointer="")
+        return None, sink.problems()
 
     def visit(node: dict[str, Any] | list[Any], pointer: str) -> None:
         pairs = dup_pairs.pop(id(node), None)
@@ -256,7 +325,7 @@ def _walk(
             sink.add(
                 duplicate_code,
                 f"{what}: key {key!r} appears {count} times in one object; the last value is kept",
-                _child(pointer, key),
+                pointer=_child(pointer, key),
             )
 
     if not isinstance(root, (dict, list)):
@@ -276,7 +345,7 @@ def _walk(
             sink.add(
                 nonfinite_code,
                 f"{what}: {_describe(value)}; read as null",
-                _child(pointer, token),
+                pointer=_child(pointer, token),
             )
         elif isinstance(value, (dict, list)) and value:
             child = _child(pointer, token)
@@ -289,16 +358,15 @@ def _walk(
     # longer in the tree (reported without a pointer).
     for pairs in dup_pairs.values():
         if sink.full:
-            sink.dropped += len(pairs) - len({key for key, _ in pairs})
+            sink.drop(len(_extra_keys(pairs)))
             continue
         for key, count in _repeated(pairs).items():
             sink.add(
                 duplicate_code,
                 f"{what}: key {key!r} appears {count} times in an object that was "
                 "itself replaced by a later duplicate key",
-                None,
             )
-    return root, sink.result(what, code_prefix)
+    return root, sink.problems()
 
 
 def load_json(
@@ -340,12 +408,12 @@ def load_json(
             base + exc.start,
         ) from None
 
-    too_deep_at = None if _depth_within(text, max_depth) else _check_depth(text, max_depth)
+    too_deep_at = None if _depth_within(data, max_depth) else _check_depth(text, max_depth)
     if too_deep_at is not None:
         raise FormatError(
             f"{code_prefix}.too-deep",
             f"{what}: arrays/objects nest deeper than {max_depth} levels",
-            _byte_offset(text, too_deep_at, base),
+            base + _byte_index(text, data, too_deep_at),
         )
 
     collector = _Collector()
@@ -360,7 +428,7 @@ def load_json(
         raise FormatError(
             f"{code_prefix}.bad-json",
             f"{what}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-            _byte_offset(text, exc.pos, base),
+            base + _byte_index(text, data, exc.pos),
         ) from None
     except RecursionError:
         raise FormatError(
@@ -418,3 +486,252 @@ def line_of_key(text: str, key: str) -> int | None:
     if found is None:
         return None
     return text.count("\n", 0, found) + 1
+
+
+# --- one JSON object with byte offsets (safetensors headers, shard indexes) -------------
+
+
+class JsonObject(dict[str, object]):
+    """A decoded JSON object that remembers the keys it saw more than once."""
+
+    __slots__ = ("duplicates",)
+
+    def __init__(self, pairs: list[tuple[str, object]]) -> None:
+        super().__init__(pairs)
+        self.duplicates: list[str] = []
+
+
+class _TooManyKeys(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+# A maximal run of backslashes then 'u' and a UTF-16 surrogate (D800-DFFF).
+_SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(\\+)u([dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _lone_surrogate(raw: bytes) -> int | None:
+    """Byte index of the first ``\\uD8xx``-style escape that is not half of a pair."""
+    if b"\\u" not in raw:
+        return None
+    pending: int | None = None  # an unpaired high surrogate escape...
+    pending_end = -1  # ...and where it ends
+    for m in _SURROGATE_ESCAPE.finditer(raw):
+        if len(m.group(1)) % 2 == 0:
+            continue  # escaped backslashes, then a literal 'u'
+        at = m.end(1) - 1
+        low = int(m.group(2), 16) >= 0xDC00
+        if pending is not None:
+            if low and at == pending_end:
+                pending = None
+                continue
+            return pending
+        if not low:
+            pending, pending_end = at, m.end()
+        else:
+            return at
+    return pending
+
+
+def _too_deep(raw: bytes, limit: int) -> bool:
+    """Whether JSON in ``raw`` may nest deeper than ``limit`` levels.
+
+    False guarantees the decoder nests at most ``3 * limit`` levels; True
+    means deeper than ``limit``, or unbalanced with too many leading openers.
+    Linear and non-recursive: drop strings and all but brackets, then peel
+    innermost ``[]``/``{}`` pairs (one or two levels a round) for at most
+    ``limit`` rounds. When a round removes nothing the brackets are
+    unbalanced, and the decoder fails at the first closer after the leading
+    openers.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    seq = _bracket_skeleton(raw, _STRING_NO_DOTALL)
+    for _ in range(limit):
+        if not seq:
+            return False
+        shorter = seq.replace(b"[]", b"").replace(b"{}", b"")
+        if len(shorter) == len(seq):
+            return len(seq) - len(seq.lstrip(b"[{")) > limit
+        seq = shorter
+    return bool(seq)
+
+
+@dataclass(frozen=True)
+class JsonDocument:
+    """A JSON object decoded from ``raw`` (which sits at file offset ``base``).
+
+    ``start``/``end`` are byte indexes of the object in ``raw``;
+    ``duplicate_objects`` every object (at any depth) that repeated a key.
+    """
+
+    raw: bytes
+    base: int
+    value: JsonObject
+    start: int
+    end: int
+    duplicate_objects: tuple[JsonObject, ...]
+    keys: KeyOffsets
+
+
+def load_json_object(
+    raw: bytes, base: int, code: str, max_keys: int, max_depth: int
+) -> JsonDocument:
+    """Decode the JSON object at the start of ``raw`` (after optional whitespace).
+
+    What follows the object is left to the caller. Raises FormatError with
+    codes ``{code}-not-utf8``, ``-not-json``, ``-not-object``, ``-too-deep``
+    and ``-too-many-keys``; offsets are file offsets (``base`` + index).
+    Nesting is bounded by a pre-scan before the (recursive) decoder runs.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(
+            f"{code}-not-utf8",
+            f"invalid UTF-8 at byte {base + exc.start}",
+            base + exc.start,
+        ) from None
+    bad = _lone_surrogate(raw)
+    if bad is not None:
+        raise FormatError(
+            f"{code}-not-json",
+            "a \\u escape is half of a UTF-16 surrogate pair",
+            base + bad,
+        )
+    if _too_deep(raw, max_depth):
+        raise FormatError(f"{code}-too-deep", f"JSON nests deeper than {max_depth} levels", base)
+    start = len(raw) - len(raw.lstrip(_JSON_WS))
+    count = 0
+    duplicates: list[JsonObject] = []
+
+    def hook(pairs: list[tuple[str, object]]) -> JsonObject:
+        nonlocal count
+        count += len(pairs)
+        if count > max_keys:
+            raise _TooManyKeys
+        obj = JsonObject(pairs)
+        if len(obj) != len(pairs):
+            obj.duplicates.extend(_extra_keys(pairs))
+            duplicates.append(obj)
+        return obj
+
+    decoder = json.JSONDecoder(object_pairs_hook=hook, parse_constant=_reject_constant)
+    try:
+        value, end_char = decoder.raw_decode(text, start)
+    except _TooManyKeys:
+        raise FormatError(
+            f"{code}-too-many-keys", f"more than {max_keys} object members", base
+        ) from None
+    except RecursionError:
+        raise FormatError(f"{code}-too-deep", "JSON nested too deeply to parse", base) from None
+    except json.JSONDecodeError as exc:
+        at = _byte_index(text, raw, exc.pos)
+        raise FormatError(
+            f"{code}-not-json",
+            f"invalid JSON at byte {base + at}: {exc.msg}",
+            base + at,
+        ) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
+        raise FormatError(f"{code}-not-json", f"invalid JSON: {exc}", base) from None
+    if not isinstance(value, JsonObject):
+        raise FormatError(
+            f"{code}-not-object",
+            f"JSON is {type(value).__name__ if value is not None else 'null'}, not an object",
+            base + start,
+        )
+    end = _byte_index(text, raw, end_char)
+    return JsonDocument(
+        raw, base, value, start, end, tuple(duplicates), KeyOffsets(raw, base, start, end)
+    )
+
+
+# Skips (atomically) text and strings that are not keys, then matches one key
+# (group 1: its body) or one brace (group 2).
+_KEY_TOKEN = re.compile(
+    rb'(?>[^"{}]++|"[^"\\]*+(?:\\.[^"\\]*+)*+"(?![ \t\r\n]*:))*+'
+    rb'(?:"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*:|([{}]))'
+)
+
+
+class KeyOffsets:
+    """File offsets of object keys at depth 1 and 2 of a JSON object, found on demand.
+
+    A path is ``(key,)`` for a key of the top object or ``(key, child)`` for a
+    key of an object inside that key's (last) value. The top keys are found
+    with one scan the first time anything is asked (only problems need
+    offsets); a key's children with a scan of its value alone.
+    """
+
+    def __init__(self, raw: bytes, base: int, start: int, end: int) -> None:
+        self._raw, self._base, self._start, self._end = raw, base, start, end
+        self._top: dict[str, list[int]] | None = None
+        self._order: list[int] = []  # every top key's index, in order
+        self._children: dict[str, dict[str, list[int]]] = {}
+
+    def offset(self, path: tuple[str] | tuple[str, str], nth: int = -1) -> int | None:
+        """File offset of the ``nth`` occurrence of the key at ``path`` (default the last)."""
+        if self._top is None:
+            self._top = self._scan(self._start, self._end, depth=0, want=1)
+            self._order = sorted(i for found in self._top.values() for i in found)
+        top, child = path[0], path[-1]
+        found = self._top.get(top) if len(path) == 1 else self._child_keys(top).get(child)
+        if not found or not -len(found) <= nth < len(found):
+            return None
+        return self._base + found[nth]
+
+    def _child_keys(self, key: str) -> dict[str, list[int]]:
+        assert self._top is not None
+        if key not in self._children:
+            found = self._top.get(key)
+            children: dict[str, list[int]] = {}
+            if found:
+                at = found[-1]
+                after = bisect.bisect_right(self._order, at)
+                stop = self._order[after] if after < len(self._order) else self._end
+                children = self._scan(at, stop, depth=1, want=2)
+            self._children[key] = children
+        return self._children[key]
+
+    def _scan(self, start: int, stop: int, *, depth: int, want: int) -> dict[str, list[int]]:
+        """Keys at depth ``want`` between ``start`` (at ``depth``) and ``stop``."""
+        keys: dict[str, list[int]] = {}
+        for m in _KEY_TOKEN.finditer(self._raw, start, stop):
+            brace = m.group(2)
+            if brace is not None:
+                depth += 1 if brace == b"{" else -1
+            elif depth == want:
+                body = m.group(1)
+                key = json.loads(b'"' + body + b'"') if b"\\" in body else body.decode()
+                keys.setdefault(key, []).append(m.start(1) - 1)
+        return keys
+
+
+_BRIEF = 60
+_SCALARS = (str, int, float, type(None))
+
+
+def brief(value: object) -> str:
+    """A short, safe rendering of a JSON value for messages and excerpts (never recursive)."""
+    text: str
+    if isinstance(value, str):
+        text = json.dumps(value[:_BRIEF])
+    elif isinstance(value, bool) or value is None:
+        text = json.dumps(value)
+    elif isinstance(value, int):
+        text = str(value) if value.bit_length() < 256 else f"<{value.bit_length()}-bit integer>"
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, list):
+        if len(value) <= 8 and all(isinstance(v, _SCALARS) for v in value):
+            text = "[" + ", ".join(brief(v) for v in value) + "]"
+        else:
+            text = f"<list of {len(value)} items>"
+    elif isinstance(value, dict):
+        text = f"<object with {len(value)} keys>"
+    else:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= _BRIEF + 2 else text[:_BRIEF] + "…"

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 from seewhy.errors import FormatError
 from seewhy.formats.interface import Problem
-from seewhy.formats.safetensors import (
-    MAX_DEPTH,
+from seewhy.formats.jsondoc import (
     JsonObject,
     ProblemSink,
     brief,
     json_pointer,
     load_json_object,
 )
+from seewhy.formats.safetensors import MAX_DEPTH
 
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 """Default cap on the size of an index file (the largest real ones are a few MB)."""
