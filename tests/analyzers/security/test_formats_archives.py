@@ -22,40 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from formats_helpers import above_info, found, rule_ids, run, step
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seewhy.analyzers.inventory import InventoryAnalyzer
 from seewhy.analyzers.security.formats import FrameworkFormatsAnalyzer
 from seewhy.audit import audit
-from seewhy.report.model import CoverageStatus, Finding, Report, Severity
-
-ANALYZER = "security.formats"
-
-
-def run(path: Path) -> Report:
-    return audit(
-        path, analyzers=[InventoryAnalyzer(), FrameworkFormatsAnalyzer()], raise_errors=True
-    )
-
-
-def found(report: Report, rule: str) -> list[Finding]:
-    return [f for f in report.findings if f.rule_id == rule]
-
-
-def rule_ids(report: Report) -> set[str]:
-    return {f.rule_id for f in report.findings if f.analyzer == ANALYZER}
-
-
-def above_info(report: Report) -> list[Finding]:
-    return [f for f in report.findings if f.severity.rank > Severity.INFO.rank]
-
-
-def step(report: Report, path: str) -> tuple[CoverageStatus, str]:
-    coverage = next(c for c in report.coverage if c.path == path)
-    mine = [s for s in coverage.steps if s.analyzer == ANALYZER]
-    assert mine, f"no {ANALYZER} step for {path}: {coverage.steps}"
-    return mine[0].status, mine[0].detail
+from seewhy.report.model import CoverageStatus, Severity
 
 
 @pytest.fixture

@@ -17,39 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from formats_helpers import above_info, found, rule_ids, run, step
 
-from seewhy.analyzers.inventory import InventoryAnalyzer
-from seewhy.analyzers.security.formats import FrameworkFormatsAnalyzer
-from seewhy.audit import audit
 from seewhy.formats.protobuf import encode_field as fld
 from seewhy.report.json_format import format_json
-from seewhy.report.model import CoverageStatus, Finding, Report, Severity
+from seewhy.report.model import CoverageStatus, Report, Severity
 
-ANALYZER = "security.formats"
 SECRET = "seewhy-canary-secret-7f3a9c"
-
-
-def run(path: Path) -> Report:
-    return audit(path, analyzers=[InventoryAnalyzer(), FrameworkFormatsAnalyzer()])
-
-
-def found(report: Report, rule: str) -> list[Finding]:
-    return [f for f in report.findings if f.rule_id == rule]
-
-
-def rule_ids(report: Report) -> set[str]:
-    return {f.rule_id for f in report.findings if f.analyzer == ANALYZER}
-
-
-def step(report: Report, path: str) -> tuple[CoverageStatus, str]:
-    coverage = next(c for c in report.coverage if c.path == path)
-    mine = [s for s in coverage.steps if s.analyzer == ANALYZER]
-    assert mine, f"no {ANALYZER} step for {path}: {coverage.steps}"
-    return mine[0].status, mine[0].detail
-
-
-def above_info(report: Report) -> list[Finding]:
-    return [f for f in report.findings if f.severity.rank > Severity.INFO.rank]
 
 
 # ---------------------------------------------------------------- hand encoding

@@ -14,42 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from formats_helpers import above_info, find_step, found, rule_ids, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seewhy.analyzers.inventory import InventoryAnalyzer
-from seewhy.analyzers.security.formats import FrameworkFormatsAnalyzer
-from seewhy.audit import audit
 from seewhy.errors import FormatError
 from seewhy.formats import protobuf, savedmodel
 from seewhy.formats.interface import BytesSource
 from seewhy.formats.protobuf import encode_field as fld
 from seewhy.formats.savedmodel import parse_saved_model, probe
-from seewhy.report.model import CoverageStatus, Finding, Report, Severity
-
-ANALYZER = "security.formats"
-
-
-def run(path: Path) -> Report:
-    return audit(path, analyzers=[InventoryAnalyzer(), FrameworkFormatsAnalyzer()])
-
-
-def found(report: Report, rule: str) -> list[Finding]:
-    return [f for f in report.findings if f.rule_id == rule]
-
-
-def rule_ids(report: Report) -> set[str]:
-    return {f.rule_id for f in report.findings if f.analyzer == ANALYZER}
-
-
-def above_info(report: Report) -> list[Finding]:
-    return [f for f in report.findings if f.severity.rank > Severity.INFO.rank]
-
-
-def step(report: Report, path: str) -> tuple[CoverageStatus, str] | None:
-    coverage = next(c for c in report.coverage if c.path == path)
-    mine = [s for s in coverage.steps if s.analyzer == ANALYZER]
-    return (mine[0].status, mine[0].detail) if mine else None
+from seewhy.report.model import CoverageStatus, Severity
 
 
 @pytest.fixture
@@ -159,7 +133,7 @@ def test_benign_saved_model(tmp_path: Path) -> None:
     assert above_info(report) == []
     kind = next(c.kind for c in report.coverage if c.path == "saved_model.pb")
     assert kind == "tensorflow"  # told apart from ONNX by its top-level protobuf fields
-    result = step(report, "saved_model.pb")
+    result = find_step(report, "saved_model.pb")
     assert result is not None
     status, detail = result
     assert status is CoverageStatus.PARSED
@@ -218,14 +192,14 @@ def test_frozen_graph_def(tmp_path: Path) -> None:
     )
     report = run(release(tmp_path, {"frozen_graph.pb": data}))
     assert "SW-TF-002" in rule_ids(report)
-    result = step(report, "frozen_graph.pb")
+    result = find_step(report, "frozen_graph.pb")
     assert result is not None and result[0] is CoverageStatus.PARSED
     assert "frozen GraphDef" in result[1]
 
 
 def test_unrelated_pb_file_is_left_alone(tmp_path: Path) -> None:
     report = run(release(tmp_path, {"input_0.pb": b"\x00\xff\x10garbage\x07"}))
-    assert step(report, "input_0.pb") is None
+    assert find_step(report, "input_0.pb") is None
     assert rule_ids(report) == set()
 
 
@@ -239,7 +213,7 @@ def test_text_saved_model(tmp_path: Path, canary: Path) -> None:
     )
     report = run(release(tmp_path, {"saved_model.pbtxt": text.encode()}))
     assert {"SW-TF-001", "SW-TF-002"} <= rule_ids(report)
-    result = step(report, "saved_model.pbtxt")
+    result = find_step(report, "saved_model.pbtxt")
     assert result is not None and result[0] is CoverageStatus.INCONCLUSIVE
     assert not canary.exists()
 
@@ -248,7 +222,7 @@ def test_malformed_saved_model(tmp_path: Path) -> None:
     data = saved_model(meta_graph(benign_graph()))
     report = run(release(tmp_path, {"saved_model.pb": data[:-7]}))
     assert "SW-PB-001" in rule_ids(report)
-    result = step(report, "saved_model.pb")
+    result = find_step(report, "saved_model.pb")
     assert result is not None and result[0] is CoverageStatus.INCONCLUSIVE
 
 
