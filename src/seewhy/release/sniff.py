@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from seewhy.errors import FormatError
 from seewhy.formats.archive import ZipListing, read_zip
+from seewhy.formats.compression import compression_of
 from seewhy.formats.interface import Problem, Source
 from seewhy.formats.savedmodel import probe
 from seewhy.formats.torch import is_legacy_torch, is_pickle_start
@@ -29,13 +30,6 @@ PROBLEM_CODES: dict[str, str] = {
 }
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_COMPRESSED_MAGICS = (
-    b"\x1f\x8b",  # gzip
-    b"BZh",  # bzip2
-    b"\xfd7zXZ\x00",  # xz
-    b"\x28\xb5\x2f\xfd",  # zstd
-    b"\x04\x22\x4d\x18",  # lz4 frame
-)
 _LICENSE_NAME = re.compile(
     r"^(licen[cs]e|copying|notice|use[_-]?policy|terms|acceptable[_-]use)", re.IGNORECASE
 )
@@ -163,10 +157,9 @@ def _by_content(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
         return FileKind.SEVENZIP, "7z signature"
     if len(head) >= 262 and head[257:262] == b"ustar":
         return FileKind.TAR, "ustar header"
-    if head.startswith(_COMPRESSED_MAGICS):
-        return FileKind.COMPRESSED, "gzip/bzip2/xz/zstd/lz4 signature"
-    if _raw_compressed(head):
-        return FileKind.COMPRESSED, "zlib or lzma stream (as joblib writes)"
+    method = compression_of(head)
+    if method is not None and (method not in _HEADER_ONLY or _decodes(head, method)):
+        return FileKind.COMPRESSED, f"{method} stream"
     protocol = is_pickle_start(head)
     if protocol is not None:
         return FileKind.PICKLE, f"pickle stream, protocol {protocol}"
@@ -190,19 +183,19 @@ def _by_content(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
     return _text_kind(name, text)
 
 
-def _raw_compressed(head: bytes) -> bool:
-    """A zlib or lzma-alone stream: headers without magic, so try decoding the head."""
-    if len(head) < 3:
-        return False
+# zlib and lzma-alone have a header but no magic: decode a little to be sure.
+_HEADER_ONLY = frozenset({"zlib", "lzma"})
+
+
+def _decodes(head: bytes, method: str) -> bool:
+    """Whether the head of a zlib or lzma-alone stream decodes to some bytes."""
     try:
-        if head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
+        if method == "zlib":
             return len(zlib.decompressobj().decompress(head[:4096], 64)) > 0
-        if head[:3] == b"\x5d\x00\x00":
-            decoder = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
-            return len(decoder.decompress(head[:4096], 64)) > 0
+        decoder = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+        return len(decoder.decompress(head[:4096], 64)) > 0
     except (zlib.error, lzma.LZMAError):
         return False
-    return False
 
 
 def _looks_like_safetensors(head: bytes) -> bool:

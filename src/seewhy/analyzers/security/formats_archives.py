@@ -36,6 +36,7 @@ from typing import Protocol
 from seewhy.analyzers.interface import ResultBuilder
 from seewhy.analyzers.security.formats_common import Collector, show
 from seewhy.formats.archive import read_zip, unsafe_name_reasons
+from seewhy.formats.compression import compression_of
 from seewhy.formats.interface import BytesSource, Source
 from seewhy.release.model import FileKind, Release, ReleaseFile
 from seewhy.release.sniff import sniff
@@ -155,15 +156,16 @@ class _Zlib:
         return out
 
 
-_CODECS: dict[bytes, _Codec] = {
-    b"\x1f\x8b": _Codec("gzip", _gzip),
-    b"BZh": _Codec("bzip2", bz2.BZ2Decompressor),
-    b"\xfd7zXZ\x00": _Codec("xz", lzma.LZMADecompressor),
+_CODECS: dict[str, _Codec] = {
+    "gzip": _Codec("gzip", _gzip),
+    "bz2": _Codec("bzip2", bz2.BZ2Decompressor),
+    "xz": _Codec("xz", lzma.LZMADecompressor),
 }
 
 
 def _codec_of(head: bytes) -> _Codec | None:
-    return next((codec for magic, codec in _CODECS.items() if head.startswith(magic)), None)
+    method = compression_of(head)
+    return _CODECS.get(method) if method is not None else None
 
 
 class _DecompressingFile(io.RawIOBase):

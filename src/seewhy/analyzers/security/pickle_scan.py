@@ -43,6 +43,7 @@ from seewhy.analyzers.security.pickle_torch import (
 )
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.archive import METHOD_STORED, ZipMember, read_member, read_zip
+from seewhy.formats.compression import compression_of
 from seewhy.formats.interface import BytesSource, Problem, Source
 from seewhy.formats.numpy import describe_npz, parse_npy_header
 from seewhy.formats.pickle_vm import PickleScan, ScanLimits, scan_pickle
@@ -74,9 +75,6 @@ _PICKLE_SUFFIXES = (".pkl", ".pickle", ".debug_pkl")
 _SNIFF_BYTES = 64 * 1024
 
 _ENCRYPTION_FLAGS = 0x0001 | 0x0040 | 0x2000
-_ZLIB_HEADERS = frozenset({b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"})
-_LZ4_MAGIC = b"\x04\x22\x4d\x18"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 @dataclass
@@ -184,7 +182,7 @@ class PickleAnalyzer:
     ) -> str | None:
         """A file the sniffer could not name: a compressed or a pickle stream it missed?"""
         head = release.read_head(file, _SNIFF_BYTES)
-        if _compression(head[:8]) is not None:
+        if compression_of(head[:8]) is not None:
             return self._compressed(release, file, reporter, policy, outcome)
         if not _looks_like_pickle(head, self.limits):
             return None
@@ -258,7 +256,7 @@ class PickleAnalyzer:
     ) -> str | None:
         with release.open(file) as source:
             head = source.read_at(0, 8)
-            method = _compression(head)
+            method = compression_of(head)
             if method is None:
                 return None
             if method in ("lz4", "zstd"):
@@ -592,24 +590,6 @@ def _member_head(source: Source, member: ZipMember) -> bytes:
     from seewhy.formats.archive import read_member_head
 
     return read_member_head(source, member, _SNIFF_BYTES)
-
-
-def _compression(head: bytes) -> str | None:
-    if head[:2] in _ZLIB_HEADERS:
-        return "zlib"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"BZh"):
-        return "bz2"
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz"
-    if head.startswith(b"\x5d\x00\x00"):
-        return "lzma"
-    if head.startswith(_LZ4_MAGIC):
-        return "lz4"
-    if head.startswith(_ZSTD_MAGIC):
-        return "zstd"
-    return None
 
 
 _CHUNK = 1 << 20
