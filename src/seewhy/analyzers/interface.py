@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from seewhy.formats.interface import Problem
-from seewhy.release.model import Release
+from seewhy.formats.modelcard import ModelCard, parse_card
+from seewhy.release.model import Release, ReleaseFile
 from seewhy.report.model import (
     CoverageStatus,
     CoverageStep,
@@ -160,3 +161,32 @@ def _clip(text: str | None) -> str | None:
     if text is None or len(text) <= EXCERPT_MAX:
         return text
     return text[: EXCERPT_MAX - 1] + "…"
+
+
+MAX_CARD_BYTES = 4 * 1024 * 1024
+"""Bytes of a model card read and parsed (hostile cards can be huge)."""
+
+
+@dataclass(frozen=True)
+class ParsedCard:
+    """A model card's first ``MAX_CARD_BYTES`` and what they parse to."""
+
+    card: ModelCard
+    data: bytes
+
+
+def parsed_card(
+    release: Release, file: ReleaseFile, cache: dict[tuple[str, str], object]
+) -> ParsedCard:
+    """Read and parse a model card once per audit; every analyzer shares the result.
+
+    Raises :class:`~seewhy.errors.ReleaseReadError` when the file cannot be read.
+    """
+    key = ("card", file.path)
+    hit = cache.get(key)
+    if isinstance(hit, ParsedCard):
+        return hit
+    data = release.read_head(file, MAX_CARD_BYTES)
+    parsed = ParsedCard(parse_card(data, path=file.path), data)
+    cache[key] = parsed
+    return parsed

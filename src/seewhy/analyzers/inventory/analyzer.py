@@ -12,7 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
+from seewhy.analyzers.interface import (
+    MAX_CARD_BYTES,
+    AnalyzerResult,
+    AuditContext,
+    ResultBuilder,
+    parsed_card,
+)
 from seewhy.analyzers.inventory.sizes import claim_agrees, parse_size_claim
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.archive import read_zip
@@ -20,7 +26,7 @@ from seewhy.formats.gguf import GgufInfo, parse_gguf
 from seewhy.formats.hfconfig import ModelConfig, estimate_parameters, parse_config
 from seewhy.formats.interface import Problem
 from seewhy.formats.jsondoc import line_of_key, load_json
-from seewhy.formats.modelcard import ModelCard, parse_card
+from seewhy.formats.modelcard import ModelCard
 from seewhy.formats.numpy import describe_npz, parse_npy_header
 from seewhy.formats.safetensors import SafetensorsInfo, parse_safetensors
 from seewhy.formats.shards import ShardIndex, check_shards, parse_index
@@ -29,7 +35,6 @@ from seewhy.release.model import FileKind, Release, ReleaseFile
 from seewhy.report.model import CoverageStatus, Evidence
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
-MAX_CARD_BYTES = 4 * 1024 * 1024
 CONFIG_TOLERANCE = 0.02  # config estimate vs counted parameters
 
 P = CoverageStatus
@@ -279,8 +284,7 @@ def _json(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) 
 
 
 def _card(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
-    data = release.read_head(file, MAX_CARD_BYTES)
-    card = parse_card(data, path=file.path)
+    card = parsed_card(release, file, state.cache).card
     for problem in card.problems:
         b.problem(file.path, problem)
     state.cards[file.path] = card

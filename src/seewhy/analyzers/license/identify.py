@@ -20,7 +20,7 @@ import re
 from dataclasses import replace
 from pathlib import PurePosixPath
 
-from seewhy.analyzers.interface import AuditContext
+from seewhy.analyzers.interface import MAX_CARD_BYTES, AuditContext, parsed_card
 from seewhy.analyzers.license.kb import Entry, KnowledgeBase, load_kb
 from seewhy.analyzers.license.model import (
     ClauseTag,
@@ -36,7 +36,7 @@ from seewhy.analyzers.license.textmatch import Identified, find_mentions, find_u
 from seewhy.analyzers.license.textmatch import url_entry as _url_entry
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.gguf import GgufInfo, parse_gguf
-from seewhy.formats.modelcard import ModelCard, parse_card
+from seewhy.formats.modelcard import ModelCard
 from seewhy.release.model import FileKind, Release, ReleaseFile
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
 
 MAX_LICENSE_BYTES = 1024 * 1024  # real license texts are under 100 KB
 MAX_TEXT_CHARS = 1024 * 1024
-MAX_CARD_BYTES = 4 * 1024 * 1024
 CACHE_KEY = ("license", "release")
 EXCERPT_MAX = 200
 GATED_PROMPT_MIN_TOKENS = 300  # an unidentified gated prompt this long is reported as unknown
@@ -267,7 +266,7 @@ def release_licenses(release: Release, ctx: AuditContext) -> ReleaseLicenses:
     base_models: list[str] = []
     card = _root_card(release)
     if card is not None:
-        parsed, raw = _read_card(release, card)
+        parsed, raw = _read_card(release, card, ctx)
         if parsed is not None:
             matches.extend(_card_matches(release, parsed, raw, kb, by_path))
             base_models.extend(parsed.base_model)
@@ -325,12 +324,14 @@ def _root_card(release: Release) -> ReleaseFile | None:
     return min(cards, key=lambda f: (f.path.count("/"), f.path), default=None)
 
 
-def _read_card(release: Release, file: ReleaseFile) -> tuple[ModelCard | None, str]:
+def _read_card(
+    release: Release, file: ReleaseFile, ctx: AuditContext
+) -> tuple[ModelCard | None, str]:
     try:
-        data = release.read_head(file, MAX_CARD_BYTES)
+        read = parsed_card(release, file, ctx.cache)
     except ReleaseReadError:
         return None, ""
-    return parse_card(data, path=file.path), data.decode("utf-8", errors="replace")
+    return read.card, read.data.decode("utf-8", errors="replace")
 
 
 # ------------------------------------------------------------------- card

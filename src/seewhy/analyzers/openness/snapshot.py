@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate, islice
 from pathlib import PurePosixPath
 
+from seewhy.analyzers.interface import MAX_CARD_BYTES, parsed_card
 from seewhy.analyzers.openness import tables
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.gguf import GgufInfo, parse_gguf
@@ -21,7 +22,6 @@ from seewhy.formats.hfconfig import ModelConfig, parse_config
 from seewhy.formats.modelcard import ModelCard, parse_card
 from seewhy.release.model import FileKind, Release, ReleaseFile
 
-MAX_CARD_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 GGUF_NAME_KEYS = ("general.name", "general.basename", "general.finetune", "general.description")
 
@@ -185,9 +185,13 @@ class CardText:
         return self.starts[line - 1] if line <= len(self.starts) else len(self.text)
 
 
-def read_card(path: str, data: bytes) -> CardText:
-    """Parse a card and index its lines, fenced code, comments, sections and links."""
-    card = parse_card(data, path=path)
+def read_card(path: str, data: bytes, card: ModelCard | None = None) -> CardText:
+    """Index a card's lines, fenced code, comments, sections and links.
+
+    ``card`` is the card already parsed from ``data`` (parsed here when None).
+    """
+    if card is None:
+        card = parse_card(data, path=path)
     text = data.decode("utf-8", "replace").removeprefix(_BOM)
     lines = tuple(text.split("\n"))
     starts = tuple(accumulate(map((1).__add__, map(len, lines[:-1])), initial=0))
@@ -292,9 +296,7 @@ def _pick_card(release: Release) -> ReleaseFile | None:
     )
 
 
-def read_snapshot(
-    release: Release, cache: Mapping[tuple[str, str], object] | None = None
-) -> Snapshot:
+def read_snapshot(release: Release, cache: dict[tuple[str, str], object] | None = None) -> Snapshot:
     """Read the card, root config and GGUF headers of ``release`` (bounded, never raises
     for bad content: what cannot be read is noted)."""
     notes: list[str] = []
@@ -302,7 +304,12 @@ def read_snapshot(
     card_file = _pick_card(release)
     if card_file is not None:
         try:
-            card = read_card(card_file.path, release.read_head(card_file, MAX_CARD_BYTES))
+            if cache is None:
+                data = release.read_head(card_file, MAX_CARD_BYTES)
+                card = read_card(card_file.path, data)
+            else:
+                shared = parsed_card(release, card_file, cache)
+                card = read_card(card_file.path, shared.data, shared.card)
         except ReleaseReadError as exc:
             notes.append(f"{card_file.path}: {exc.reason}")
     config_path: str | None = None
