@@ -78,6 +78,7 @@ __all__ = [
     "PickleScan",
     "ScanLimits",
     "TorchStorageRef",
+    "TorchTensorRef",
     "opcode_names",
     "scan_pickle",
     "scan_pickle_bytes",
@@ -278,6 +279,30 @@ class PersistentRef:
 
 
 @dataclass(frozen=True)
+class TorchTensorRef:
+    """A tensor ``torch.load`` rebuilds from a storage (``torch._utils._rebuild_tensor_v2``).
+
+    Recorded for every call of a ``torch._utils._rebuild_*`` function (and
+    ``torch._tensor._rebuild_from_type_v2`` wrapping one), parameters and
+    their wrappers excepted. ``storage`` is the storage's persistent id,
+    ``storage_offset``, ``shape`` and ``stride`` the call's constant
+    arguments (``None`` where an argument is not a constant of the expected
+    type, or for rebuilders without a storage); ``dtype`` is the dtype
+    argument of ``_rebuild_tensor_v3`` (``"float32"``). Nothing about the
+    tensor's bytes is read.
+    """
+
+    offset: int
+    rebuilder: str
+    storage: TorchStorageRef | None
+    storage_offset: int | None
+    shape: tuple[int, ...] | None
+    stride: tuple[int, ...] | None
+    dtype: str | None = None
+    pickle_index: int = 0
+
+
+@dataclass(frozen=True)
 class PickleInfo:
     """One pickle of a stream: where it lies and how its walk ended."""
 
@@ -327,6 +352,8 @@ class PickleScan:
     joblib_arrays: int = 0
     kind: str = "stream"
     loader: str = ""
+    tensors: tuple[TorchTensorRef, ...] = ()
+    """Tensors rebuilt from storages (torch checkpoints), in the order they are built."""
     """For ``nested`` scans: the loads-like callable that unpickles them."""
     """``stream`` (the file's own), ``nested`` (an argument of a loads-like call),
     ``joblib-inline`` (an object array joblib pickles after its wrapper) or
@@ -657,6 +684,7 @@ class _Records:
     globals: list[GlobalRef] = field(default_factory=list)
     calls: list[CallSite] = field(default_factory=list)
     persistent: list[PersistentRef] = field(default_factory=list)
+    tensors: list[TorchTensorRef] = field(default_factory=list)
     nested: list[PickleScan] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
@@ -673,7 +701,7 @@ class _Records:
             self.problems.append(problem)
 
     def full(self) -> bool:
-        total = len(self.globals) + len(self.calls) + len(self.persistent)
+        total = len(self.globals) + len(self.calls) + len(self.persistent) + len(self.tensors)
         return total >= self.limits.max_records
 
 
@@ -1422,7 +1450,49 @@ class _Machine:
         args = self._pop()
         func = self._top()
         site = self._call("reduce", func, args)
+        self._tensor(func, args)
         self.stack[-1] = self._result("reduce", func, args, site)
+
+    def _tensor(self, func: object, args: object) -> None:
+        """Record a torch tensor rebuild (storage, offset, shape, stride); see TorchTensorRef."""
+        name = _effective_name(func)
+        if name is None or not (name.startswith(_REBUILD_PREFIX) or name == _REBUILD_FROM_TYPE):
+            return
+        if name.startswith(_REBUILD_PARAMETER):
+            return  # wraps a tensor rebuilt (and recorded) on its own
+        items = args.items if isinstance(args, _Tuple) else ()
+        if name == _REBUILD_FROM_TYPE:
+            # _rebuild_from_type_v2(func, new_type, args, state): the inner call is not a REDUCE.
+            inner = _effective_name(items[0]) if items else None
+            if inner is None or len(items) < 3 or not isinstance(items[2], _Tuple):
+                return
+            name, items = inner, items[2].items
+            if not name.startswith(_REBUILD_PREFIX) or name.startswith(_REBUILD_PARAMETER):
+                return
+        storage: TorchStorageRef | None = None
+        offset = shape = stride = dtype = None
+        if name in _STORAGE_REBUILDERS and len(items) >= 4:
+            first = items[0]
+            if isinstance(first, _Persistent):
+                storage, _ = _torch_storage(first.pid)
+            offset = items[1] if type(items[1]) is int else None
+            shape = _int_tuple(items[2])
+            stride = _int_tuple(items[3])
+            if name.endswith("_v3") and len(items) >= 7 and isinstance(items[6], _Global):
+                dtype = items[6].ref.name
+        self._check_room()
+        self.rec.tensors.append(
+            TorchTensorRef(
+                offset=self.op_pos,
+                rebuilder=name,
+                storage=storage,
+                storage_offset=offset,
+                shape=shape,
+                stride=stride,
+                dtype=dtype,
+                pickle_index=self.pickle_index,
+            )
+        )
 
     def op_build(self) -> None:
         state = self._pop()
@@ -1875,6 +1945,28 @@ def _plain(value: object, budget: list[int]) -> object:
         except TypeError:
             return _UNKNOWN
     return _UNKNOWN
+
+
+_REBUILD_PREFIX: Final = "torch._utils._rebuild_"
+_REBUILD_PARAMETER: Final = "torch._utils._rebuild_parameter"
+_REBUILD_FROM_TYPE: Final = "torch._tensor._rebuild_from_type_v2"
+_STORAGE_REBUILDERS: Final[frozenset[str]] = frozenset(
+    {
+        "torch._utils._rebuild_tensor",
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_tensor_v3",
+        "torch._utils._rebuild_qtensor",
+    }
+)
+"""Rebuilders whose first four arguments are storage, storage offset, size and stride."""
+
+
+def _int_tuple(value: object) -> tuple[int, ...] | None:
+    if not isinstance(value, _Tuple) or len(value.items) > 64:
+        return None
+    if not all(type(item) is int for item in value.items):
+        return None
+    return tuple(item for item in value.items if type(item) is int)
 
 
 def _torch_storage(pid: object) -> tuple[TorchStorageRef | None, str | None]:
@@ -2337,6 +2429,7 @@ def scan_pickle(
         ops=total_ops,
         depth=_depth,
         joblib_arrays=records.joblib_arrays,
+        tensors=tuple(records.tensors),
     )
 
 
