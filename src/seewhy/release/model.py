@@ -78,16 +78,24 @@ class ReadMeter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._bytes = 0
+        self._hashed = 0
 
-    def add(self, n: int) -> None:
-        """Record ``n`` more bytes read."""
+    def add(self, n: int, *, hashing: bool = False) -> None:
+        """Record ``n`` more bytes read (``hashing``: read to compute a sha256)."""
         with self._lock:
             self._bytes += n
+            if hashing:
+                self._hashed += n
 
     @property
     def bytes_read(self) -> int:
-        """Total bytes read so far."""
+        """Total bytes read so far, hashing included."""
         return self._bytes
+
+    @property
+    def bytes_hashed(self) -> int:
+        """Of :attr:`bytes_read`, the bytes read to hash files."""
+        return self._hashed
 
 
 class FileSource:
@@ -203,7 +211,7 @@ class Release:
                 view = memoryview(buf)
                 while n := fh.readinto(buf):
                     digest.update(view[:n])
-                    self.meter.add(n)
+                    self.meter.add(n, hashing=True)
                     if progress is not None:
                         progress(n)
         except OSError as exc:

@@ -80,6 +80,12 @@ class Finding(_Frozen):
     evidence: tuple[Evidence, ...] = ()
     cwe: str | None = None
     help: str = ""
+    occurrences: int = Field(
+        1,
+        ge=1,
+        description="how many occurrences of the same problem this finding stands for; "
+        "message and evidence show the first few (see seewhy.report.grouping)",
+    )
 
 
 class Fact(_Frozen):
@@ -184,7 +190,11 @@ class ReleaseSummary(_Frozen):
     name: str
     file_count: int
     total_bytes: int
-    bytes_read: int = Field(description="bytes of the release the audit read")
+    bytes_read: int = Field(
+        description="bytes of the release the audit read, hashing included; "
+        "a byte read twice counts twice"
+    )
+    bytes_hashed: int = Field(0, description="of bytes_read, the bytes read to hash files")
 
 
 class Report(_Frozen):
