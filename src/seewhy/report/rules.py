@@ -9,7 +9,7 @@ Markdown help and (later) SARIF ``rules[]``.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -36,13 +36,27 @@ class RuleRegistry:
     """All rules, by id and by the problem codes they cover."""
 
     rules: tuple[Rule, ...]
+    _by_id: dict[str, Rule] = field(init=False, repr=False, compare=False)
+    _by_problem: dict[str, Rule] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_problem: dict[str, Rule] = {}
+        for rule in self.rules:
+            for code in rule.problems:
+                by_problem.setdefault(code, rule)  # the first rule listing a code wins
+        object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
+        object.__setattr__(self, "_by_problem", by_problem)
 
     def get(self, rule_id: str) -> Rule:
         """The rule with this id; KeyError names the id when it is missing."""
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        raise KeyError(f"no rule {rule_id!r} in the registry")
+        rule = self._by_id.get(rule_id)
+        if rule is None:
+            raise KeyError(f"no rule {rule_id!r} in the registry")
+        return rule
+
+    def find(self, rule_id: str) -> Rule | None:
+        """The rule with this id, or None."""
+        return self._by_id.get(rule_id)
 
     def for_problem(self, code: str) -> Rule:
         """The rule that covers a parser problem code.
@@ -50,14 +64,12 @@ class RuleRegistry:
         Codes no rule lists fall back to the generic parser rule, so a new
         code never crashes an audit (a test keeps the table complete).
         """
-        for rule in self.rules:
-            if code in rule.problems:
-                return rule
-        return self.get(FALLBACK_RULE)
+        rule = self._by_problem.get(code)
+        return rule if rule is not None else self.get(FALLBACK_RULE)
 
     def covered_codes(self) -> frozenset[str]:
         """Every problem code some rule lists."""
-        return frozenset(code for rule in self.rules for code in rule.problems)
+        return frozenset(self._by_problem)
 
 
 FALLBACK_RULE = "SW-GEN-001"
