@@ -3,6 +3,20 @@
 A ``.bin`` that holds a zip is a zip; a ``model.safetensors`` that starts
 with ``GGUF`` is a GGUF file, and the disagreement between its name and its
 bytes is itself a problem (``sniff.name-mismatch``).
+
+Text is decided strictly, because a file sniffed as text is only listed:
+the head must decode as UTF-8 (a BOM is fine, and so is a character cut at
+the end of the head) and hold no C0 control byte except TAB, LF, CR and FF,
+and ESC only where it opens an ANSI escape sequence (``ESC [``, as in
+captured terminal logs). NUL never. Protobuf, pickle and most binary
+formats open with such bytes, so a small ONNX model whose bytes happen to
+be valid UTF-8 is not text. UTF-16 text is not decoded: it is reported as
+unknown content, which no analyzer reads, rather than listed as checked.
+
+When the bytes match no signature and are not text, a name that claims a
+binary format decides: ``weights.onnx`` is tried as ONNX, so the format's
+parser reads it and reports it if it parses as nothing (see
+:func:`claimed_kind`).
 """
 
 from __future__ import annotations
@@ -58,6 +72,34 @@ _LICENSE_WORDS = re.compile(
     re.IGNORECASE,
 )
 
+# The format a binary-format name claims: unrecognised, non-text bytes under
+# such a name are tried as that format, so its parser reads them.
+_CLAIMED: dict[str, FileKind] = {
+    ".onnx": FileKind.ONNX,
+    ".safetensors": FileKind.SAFETENSORS,
+    ".gguf": FileKind.GGUF,
+    ".bin": FileKind.PICKLE,
+    ".pt": FileKind.PICKLE,
+    ".pth": FileKind.PICKLE,
+    ".ckpt": FileKind.PICKLE,
+    ".pkl": FileKind.PICKLE,
+    ".pickle": FileKind.PICKLE,
+    ".joblib": FileKind.PICKLE,
+    ".npy": FileKind.NUMPY,
+    ".npz": FileKind.NUMPY_ZIP,
+    ".h5": FileKind.HDF5,
+    ".hdf5": FileKind.HDF5,
+    ".keras": FileKind.KERAS_ZIP,
+    ".pb": FileKind.TENSORFLOW,
+    ".zip": FileKind.ZIP,
+    ".tar": FileKind.TAR,
+    ".7z": FileKind.SEVENZIP,
+    ".gz": FileKind.COMPRESSED,
+    ".bz2": FileKind.COMPRESSED,
+    ".xz": FileKind.COMPRESSED,
+    ".zst": FileKind.COMPRESSED,
+}
+
 # Kinds a file of a given extension may legitimately have.
 _EXPECTED: dict[str, frozenset[FileKind]] = {
     ".safetensors": frozenset({FileKind.SAFETENSORS}),
@@ -107,6 +149,15 @@ class Sniffed:
     problems: tuple[Problem, ...] = ()
 
 
+def claimed_kind(name: str) -> FileKind | None:
+    """The binary format a file's name claims (``x.onnx`` -> ONNX), or ``None``.
+
+    Text formats (``.json``, ``.py``, ``.md``) claim nothing: their names
+    never override the bytes.
+    """
+    return _CLAIMED.get(PurePosixPath(name.lower()).suffix)
+
+
 def sniff_file(abs_path: Path, rel_path: str, size: int, meter: ReadMeter) -> Sniffed:
     """Sniff a file on disk, reading at most its head and, for zips, its directory."""
     with FileSource(abs_path, size, rel_path, meter) as source:
@@ -124,7 +175,10 @@ def sniff(name: str, head: bytes, source: Source) -> Sniffed:
         kind, note = _by_content(name, head, source)
     ext = PurePosixPath(name.lower()).suffix
     expected = _EXPECTED.get(ext)
-    if expected is not None and kind not in expected:
+    # An empty file is reported as empty (sniff.empty); it is also a mismatch
+    # only under a binary format's name (an empty __init__.py is fine).
+    empty_ok = kind is FileKind.EMPTY and claimed_kind(name) is None
+    if expected is not None and kind not in expected and not empty_ok:
         problems += (
             Problem(
                 "sniff.name-mismatch",
@@ -164,23 +218,52 @@ def _by_content(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
     if protocol is not None:
         return FileKind.PICKLE, f"pickle stream, protocol {protocol}"
     text = _as_text(head)
-    if text is None and _JSON_START.match(head.lstrip(b"\xef\xbb\xbf \t\r\n").decode("latin-1")):
-        # Looks like JSON but is not UTF-8: keep it in the JSON family so the
-        # JSON parser reports the encoding error with its offset.
-        return _json_kind(name.lower(), head.decode("latin-1"))
-    if text is None:
-        if _looks_like_onnx(head) or name.lower().endswith(".pb"):
-            # SavedModel and ONNX both open with a varint field 1 and a
-            # length-delimited field 2: the top-level fields tell them apart.
-            shape = probe(source)
-            if shape is not None:
-                return FileKind.TENSORFLOW, f"TensorFlow {shape.replace('_', ' ')} protobuf"
-            if _looks_like_onnx(head):
-                return FileKind.ONNX, "protobuf ModelProto fields"
-        if name.lower() in _TOKENIZER_NAMES:
-            return FileKind.TOKENIZER, "binary tokenizer model (by name)"
-        return FileKind.UNKNOWN, "binary, no known signature"
-    return _text_kind(name, text)
+    if text is not None:
+        return _text_kind(name, text)
+    return _binary_kind(name, head, source)
+
+
+def _binary_kind(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
+    """Bytes that are not text: protobuf models by structure, then by name."""
+    lower = name.lower()
+    if _looks_like_onnx(head) or lower.endswith(".pb"):
+        # SavedModel and ONNX both open with a varint field 1 and a
+        # length-delimited field 2: the top-level fields tell them apart.
+        shape = probe(source)
+        if shape is not None:
+            return FileKind.TENSORFLOW, f"TensorFlow {shape.replace('_', ' ')} protobuf"
+        if _looks_like_onnx(head):
+            return FileKind.ONNX, "protobuf ModelProto fields"
+    claimed = claimed_kind(name)
+    if claimed is not None:
+        ext = PurePosixPath(lower).suffix
+        return claimed, f"named {ext}; bytes not recognised, tried as {_FORMAT_NAMES[claimed]}"
+    if _JSON_START.match(head.lstrip(b"\xef\xbb\xbf \t\r\n").decode("latin-1")):
+        # Looks like JSON but is not UTF-8 (or holds raw control bytes): keep
+        # it in the JSON family so the JSON parser reports the error with its offset.
+        return _json_kind(lower, head.decode("latin-1"))
+    if lower in _TOKENIZER_NAMES:
+        return FileKind.TOKENIZER, "binary tokenizer model (by name)"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return FileKind.UNKNOWN, "UTF-16 byte-order mark: not decoded, contents not analysed"
+    return FileKind.UNKNOWN, "binary, no known signature: contents not analysed"
+
+
+_FORMAT_NAMES: dict[FileKind, str] = {
+    FileKind.ONNX: "ONNX",
+    FileKind.SAFETENSORS: "safetensors",
+    FileKind.GGUF: "GGUF",
+    FileKind.PICKLE: "a pickle",
+    FileKind.NUMPY: "NumPy .npy",
+    FileKind.NUMPY_ZIP: "NumPy .npz",
+    FileKind.HDF5: "HDF5",
+    FileKind.KERAS_ZIP: "a Keras archive",
+    FileKind.TENSORFLOW: "a TensorFlow protobuf",
+    FileKind.ZIP: "a zip archive",
+    FileKind.TAR: "a tar archive",
+    FileKind.SEVENZIP: "a 7z archive",
+    FileKind.COMPRESSED: "a compressed stream",
+}
 
 
 # zlib and lzma-alone have a header but no magic: decode a little to be sure.
@@ -233,9 +316,17 @@ def _classify_zip(listing: ZipListing) -> tuple[FileKind, str]:
     return FileKind.ZIP, f"zip archive, {len(names)} members"
 
 
+# C0 controls that text never holds: all but TAB, LF, FF and CR, and ESC
+# unless it opens an ANSI CSI sequence (or ends the head). NUL is among them.
+_BAD_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]|\x1b(?=[^\[])")
+
+
 def _as_text(head: bytes) -> str | None:
+    """The head decoded, when it is text for sure; ``None`` otherwise."""
     sample = head
-    if b"\x00" in sample[:8192]:
+    # A UTF-8 multi-byte sequence never holds a byte below 0x80, so the
+    # search on raw bytes cannot hit inside a character.
+    if _BAD_CONTROL.search(sample) is not None:
         return None
     try:
         return sample.decode("utf-8")
@@ -257,6 +348,8 @@ def _looks_like_onnx(head: bytes) -> bool:
 def _text_kind(name: str, text: str) -> tuple[FileKind, str]:
     lower = name.lower()
     stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("version https://git-lfs.github.com/spec/"):
+        return FileKind.TEXT, "Git LFS pointer: the file's content was not downloaded"
     if _JSON_START.match(stripped):
         return _json_kind(lower, stripped)
     if lower in _TOKENIZER_NAMES:

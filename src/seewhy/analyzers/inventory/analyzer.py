@@ -19,7 +19,7 @@ from seewhy.analyzers.interface import (
     ResultBuilder,
     parsed_card,
 )
-from seewhy.analyzers.inventory.sizes import claim_agrees, parse_size_claim
+from seewhy.analyzers.inventory.sizes import card_title, claim_agrees, parse_size_claim
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.archive import read_zip
 from seewhy.formats.gguf import GgufInfo, parse_gguf
@@ -30,8 +30,9 @@ from seewhy.formats.modelcard import ModelCard
 from seewhy.formats.numpy import describe_npz, parse_npy_header
 from seewhy.formats.safetensors import SafetensorsInfo, parse_safetensors
 from seewhy.formats.shards import ShardIndex, check_shards, parse_index
-from seewhy.formats.torch import describe_torch_zip
+from seewhy.formats.torch import TorchTensors, describe_torch_zip, legacy_tensors, zip_tensors
 from seewhy.release.model import FileKind, Release, ReleaseFile
+from seewhy.release.sniff import claimed_kind
 from seewhy.report.model import CoverageStatus, Evidence
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -48,8 +49,10 @@ class WeightFile:
     fmt: str
     parameters: int
     by_type: dict[str, int]
-    tensor_names: frozenset[str] = frozenset()
-    tensor_bytes: int = 0
+    tensor_names: frozenset[str] | None = frozenset()
+    """``None`` when the format's header does not name its tensors (PyTorch pickles)."""
+    tensor_bytes: int | None = None
+    """Bytes of tensor data, where the header gives them (safetensors)."""
     gguf: GgufInfo | None = None
 
 
@@ -104,6 +107,15 @@ Handler = Callable[[Release, ReleaseFile, ResultBuilder, _State], None]
 
 
 def _listed(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    claimed = claimed_kind(file.path)
+    if claimed is not None and file.kind in (FileKind.TEXT, FileKind.LICENSE):
+        # Text under a binary format's name: no reader of that format parsed it.
+        b.cover(
+            file.path,
+            P.INCONCLUSIVE,
+            f"{file.sniff_note}; named as {claimed.value} but no {claimed.value} reader parsed it",
+        )
+        return
     b.cover(file.path, P.LISTED, file.sniff_note)
 
 
@@ -178,13 +190,53 @@ def _torch_zip(release: Release, file: ReleaseFile, b: ResultBuilder, state: _St
         b.problem(file.path, problem)
     pickles = ", ".join(info.pickle_members) or "none"
     kind = "TorchScript archive (code/)" if info.is_torchscript else "PyTorch zip"
+    counted = ""
+    if not info.is_torchscript:
+        with release.open(file) as src:
+            try:
+                tensors = zip_tensors(src, listing, info)
+            except FormatError as exc:
+                tensors = None
+                counted = f"; tensors not counted: {exc.message}"
+        if tensors is not None:
+            counted = _torch_weights(file, b, state, tensors)
     b.cover(
         file.path,
         P.INCONCLUSIVE,
-        f"{kind}: {len(info.storages)} storages, {info.total_storage_bytes:,} bytes; "
+        f"{kind}: {len(info.storages)} storages, {info.total_storage_bytes:,} bytes{counted}; "
         f"pickles not analysed by the inventory: {pickles}",
         deferred=True,
     )
+
+
+def _torch_legacy(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    with release.open(file) as src:
+        tensors = legacy_tensors(src)
+    counted = _torch_weights(file, b, state, tensors)
+    b.cover(
+        file.path,
+        P.INCONCLUSIVE,
+        f"{file.sniff_note}{counted}; pickles present, not analysed by the inventory",
+        deferred=True,
+    )
+
+
+def _torch_weights(file: ReleaseFile, b: ResultBuilder, state: _State, t: TorchTensors) -> str:
+    """Record a checkpoint's counted tensors as a weight file; return the coverage note."""
+    for problem in t.problems:
+        b.problem(file.path, problem)
+    if not t.complete:
+        return f"; tensors not counted ({t.reason})"
+    state.weights.append(
+        WeightFile(
+            path=file.path,
+            fmt="pytorch",
+            parameters=t.parameters,
+            by_type=t.by_dtype,
+            tensor_names=None,
+        )
+    )
+    return f"; {t.tensors} tensors, {t.parameters:,} parameters counted from the pickle"
 
 
 def _numpy(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
@@ -304,7 +356,7 @@ _HANDLERS: dict[FileKind, Handler] = {
     FileKind.GGUF: _gguf,
     FileKind.PYTORCH_ZIP: _torch_zip,
     FileKind.TORCHSCRIPT: _torch_zip,
-    FileKind.PYTORCH_LEGACY: _pickle,
+    FileKind.PYTORCH_LEGACY: _torch_legacy,
     FileKind.PICKLE: _pickle,
     FileKind.NUMPY: _numpy,
     FileKind.NUMPY_ZIP: _npz,
@@ -437,7 +489,8 @@ def _parameters(b: ResultBuilder, state: _State, primary: list[WeightFile]) -> i
     b.fact("parameter_count", "Parameters (summed from weight headers)", total, evidence)
     ordered = sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))
     b.fact("parameters_by_dtype", "Parameters per dtype", dict(ordered), evidence[:1])
-    others = [w for w in state.weights if w not in primary]
+    counted = {w.path for w in primary}
+    others = [w for w in state.weights if w.path not in counted]
     if others:
         b.fact(
             "other_weight_files",
