@@ -41,6 +41,7 @@ demo: $(VENV)/.demo-installed $(VENV)/.models-installed
 	$(PY) examples/demo.py --reports reports
 
 bench: $(VENV)/.test-installed
+	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/header_only.py
 	$(PY) benchmarks/hash_throughput.py
 	$(PY) benchmarks/pickle_scan.py
