@@ -22,6 +22,7 @@ ANALYZER_CODES = {
     "release.too-deep",
     "release.special-file",
     "release.skipped-dir",
+    "release.name-escaped",
 }
 
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Protocol
 from seewhy._version import __version__
 from seewhy.analyzers.interface import Analyzer, AnalyzerResult, AuditContext, AuditOptions
 from seewhy.errors import ReleaseReadError
-from seewhy.release.local import open_release
-from seewhy.release.model import FileKind, Release, ReleaseFile
+from seewhy.release.local import display, open_release
+from seewhy.release.model import FileKind, Release, ReleaseFile, ReleaseIssue
 from seewhy.report.model import (
     AnalyzerOutcome,
     CoverageStatus,
@@ -165,12 +165,12 @@ def audit_release(
         for f in release.files
     )
     if {a.name for a in selected} >= LOAD_SAFETY_ANALYZERS:
-        verdicts.append(load_safety_verdict(findings, coverage, outcomes))
+        verdicts.append(load_safety_verdict(findings, coverage, outcomes, release.gaps))
     return Report(
         metadata=Metadata(
             version=__version__,
             generated_at=started.isoformat(timespec="seconds"),
-            source=source,
+            source=display(source),
             source_kind="file" if release.source_kind == "file" else "folder",
             options={"hash": hash_files},
         ),
@@ -179,6 +179,9 @@ def audit_release(
             file_count=len(release.files),
             total_bytes=release.total_bytes,
             bytes_read=release.meter.bytes_read,
+            repo_id=release.hub.repo_id if release.hub else None,
+            revision=release.hub.revision if release.hub else None,
+            refs=release.hub.refs if release.hub else (),
         ),
         verdicts=tuple(verdicts),
         facts=tuple(facts),
@@ -207,12 +210,16 @@ def load_safety_verdict(
     findings: Sequence[Finding],
     coverage: Sequence[FileCoverage],
     outcomes: Sequence[AnalyzerOutcome],
+    gaps: Sequence[ReleaseIssue] = (),
 ) -> Verdict:
     """Safe to load, unsafe, or inconclusive — failing closed.
 
     Unsafe when any finding at high or above bears on loading (every analyzer
-    but license and openness); inconclusive when a file was not fully checked
-    or an analyzer failed; safe only when every file was fully checked.
+    but license and openness); inconclusive when a file was not fully checked,
+    an analyzer failed, part of the release could not be seen (``gaps``: a
+    folder that could not be listed, files past a cap) or there is nothing to
+    check (no files, or only empty ones); safe only when every file was fully
+    checked.
     """
     blocking = [
         f
@@ -231,18 +238,29 @@ def load_safety_verdict(
         )
     unchecked = [c for c in coverage if not c.status.conclusive]
     failed = [o for o in outcomes if o.status == "errored"]
-    if unchecked or failed:
-        parts = []
-        if unchecked:
-            parts.append(f"{len(unchecked)} file(s) not fully checked, e.g. {unchecked[0].path}")
-        if failed:
-            parts.append(f"analyzer {failed[0].analyzer} failed")
+    parts = []
+    if gaps:
+        first = gaps[0]
+        more = f" and {len(gaps) - 1} more part(s)" if len(gaps) > 1 else ""
+        where = "" if first.path == "." else f"{first.path}: "
+        parts.append(f"part of the release could not be seen: {where}{first.problem.message}{more}")
+    if not coverage and not gaps:
+        parts.append("the release holds no files: there is nothing to check")
+    elif coverage and all(c.size == 0 for c in coverage):
+        parts.append(f"the release holds only empty files ({len(coverage)}): nothing to check")
+    if unchecked:
+        parts.append(f"{len(unchecked)} file(s) not fully checked, e.g. {unchecked[0].path}")
+    if failed:
+        parts.append(f"analyzer {failed[0].analyzer} failed")
+    if parts:
+        evidence = [Evidence(path=g.path, note=g.problem.message) for g in gaps[:5]]
+        evidence += [Evidence(path=c.path, note=c.status.value) for c in unchecked[:5]]
         return Verdict(
             topic="load_safety",
             value="inconclusive",
             reason="; ".join(parts),
             analyzer=SECURITY_PREFIX,
-            evidence=tuple(Evidence(path=c.path, note=c.status.value) for c in unchecked[:5]),
+            evidence=tuple(evidence[:5]),
         )
     return Verdict(
         topic="load_safety",

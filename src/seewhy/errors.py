@@ -34,6 +34,23 @@ class ReleaseReadError(ReleaseError):
         self.reason = reason
 
 
+class ReleaseIncompleteError(ReleaseError):
+    """Part of a release could not be seen (a folder that cannot be listed).
+
+    Raised where an answer would vouch for the whole release, such as a
+    digest manifest; ``parts`` names each part and why.
+    """
+
+    def __init__(self, parts: list[tuple[str, str]]) -> None:
+        shown = "; ".join(f"{path}: {why}" for path, why in parts[:3])
+        more = f" (and {len(parts) - 3} more)" if len(parts) > 3 else ""
+        super().__init__(
+            f"part of the release could not be read, so no complete answer is possible: "
+            f"{shown}{more}. Check the permissions and run again"
+        )
+        self.parts = parts
+
+
 class FormatError(SeewhyError):
     """Bytes of a file break the rules of its format.
 

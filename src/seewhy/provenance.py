@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from seewhy.audit import Progress, hash_release
-from seewhy.errors import ReleaseReadError
-from seewhy.release.model import FileKind, Release, ReleaseFile
+from seewhy.errors import ReleaseError, ReleaseIncompleteError, ReleaseReadError
+from seewhy.release.model import FileKind, Release, ReleaseFile, os_name
 
 MANIFEST_VERSION = 1
 ManifestStyle = Literal["json", "sha256sum"]
@@ -96,10 +96,13 @@ class DigestManifest:
 def build_manifest(release: Release, progress: Progress | None = None) -> DigestManifest:
     """Hash every file of the release (files in parallel) into a manifest.
 
-    Raises :class:`~seewhy.errors.ReleaseReadError` for the first file (by
-    path) that could not be read: a manifest with a hole in it would vouch
-    for less than it seems to.
+    Raises :class:`~seewhy.errors.ReleaseIncompleteError` when part of the
+    release could not be listed, and :class:`~seewhy.errors.ReleaseReadError`
+    for the first file (by path) that could not be read: a manifest with a
+    hole in it would vouch for less than it seems to.
     """
+    if release.gaps:
+        raise ReleaseIncompleteError([(g.path, g.problem.message) for g in release.gaps])
     errors = hash_release(release, progress)
     for file in release.files:
         if file.kind is FileKind.UNREADABLE and file.path not in errors:
@@ -146,6 +149,14 @@ def write_manifest(
 
 def _sha256sum_line(entry: ManifestEntry) -> str:
     name = entry.path
+    if "\\" in name:  # an escaped name (see seewhy.release.model): sha256sum needs the real one
+        try:
+            name = os_name(name).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ReleaseError(
+                f"the file name {entry.path} is not valid UTF-8 and cannot be written in the "
+                "sha256sum style; use the json style, which names it escaped"
+            ) from None
     if any(c in name for c in "\\\n\r"):
         escaped = name.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
         return f"\\{entry.sha256}  {escaped}\n"

@@ -195,6 +195,15 @@ class ReleaseSummary(_Frozen):
         "a byte read twice counts twice"
     )
     bytes_hashed: int = Field(0, description="of bytes_read, the bytes read to hash files")
+    repo_id: str | None = Field(
+        None, description="Hugging Face repository id (org/name) of a release read from its cache"
+    )
+    revision: str | None = Field(
+        None, description="the cache snapshot's revision (commit hash) that was audited"
+    )
+    refs: tuple[str, ...] = Field(
+        (), description="cache refs (main, pr/1, ...) that point at the audited revision"
+    )
 
 
 class Report(_Frozen):
@@ -238,4 +247,7 @@ class Report(_Frozen):
             return 1
         if self.inconclusive_files() or any(a.status == "errored" for a in self.analyzers):
             return 3
+        safety = self.verdict("load_safety")
+        if safety is not None and safety.value == "inconclusive":
+            return 3  # e.g. a folder that could not be listed, or no files at all
         return 0
