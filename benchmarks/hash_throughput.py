@@ -1,8 +1,10 @@
 """`seewhy audit --hash` against `sha256sum` on the same 2 GB of files.
 
 Writes 4 files of 512 MiB of random bytes, warms the page cache, then times
-`sha256sum` over all files and seewhy's hashing (files in parallel) in
-alternating rounds; prints each best time, the throughputs and their ratio.
+`sha256sum` over all files, Python's hashlib in one thread (file after file)
+and seewhy's hashing (files in parallel) in alternating rounds; prints each
+best time, the throughputs and their ratios, so the single-threaded hashlib
+figure shows what the threads add.
 
     .venv/bin/python benchmarks/hash_throughput.py [--mib 2048] [--rounds 3]
 """
@@ -10,6 +12,7 @@ alternating rounds; prints each best time, the throughputs and their ratio.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -48,6 +51,15 @@ def time_sha256sum(paths: list[Path]) -> float:
     return time.perf_counter() - start
 
 
+def time_hashlib_one_thread(paths: list[Path]) -> float:
+    """Wall time of hashlib.sha256 over every file, one after the other, in one thread."""
+    start = time.perf_counter()
+    for path in paths:
+        with path.open("rb") as fh:
+            hashlib.file_digest(fh, "sha256")
+    return time.perf_counter() - start
+
+
 def time_seewhy(folder: Path) -> float:
     """Wall time of seewhy's parallel hashing of the release (fresh, no cache)."""
     release = open_release(folder)
@@ -71,19 +83,24 @@ def main() -> None:
         paths = write_files(folder, args.mib)
         size = sum(p.stat().st_size for p in paths)
         time_sha256sum(paths)  # warm the page cache
-        coreutils, seewhy = [], []
+        coreutils, single, seewhy = [], [], []
         for _ in range(args.rounds):
             coreutils.append(time_sha256sum(paths))
+            single.append(time_hashlib_one_thread(paths))
             seewhy.append(time_seewhy(folder))
-    best_c, best_s = min(coreutils), min(seewhy)
+    best_c, best_1, best_s = min(coreutils), min(single), min(seewhy)
     mb = size / 1e6
     print(f"data                {size:>14,} bytes in {len(paths)} files (page cache warm)")
     print(
         f"sha256sum           {best_c:>10.3f} s  {mb / best_c:>8.1f} MB/s  (best of {args.rounds})"
     )
     print(
+        f"hashlib, 1 thread   {best_1:>10.3f} s  {mb / best_1:>8.1f} MB/s  (best of {args.rounds})"
+    )
+    print(
         f"seewhy --hash       {best_s:>10.3f} s  {mb / best_s:>8.1f} MB/s  (best of {args.rounds})"
     )
+    print(f"threads add         {best_1 / best_s:>10.2f}x  (seewhy / hashlib in one thread)")
     print(f"throughput ratio    {best_c / best_s:>10.2f}x  (seewhy / sha256sum; target >= 0.8)")
     print(f"cores               {os.cpu_count():>10}")
 

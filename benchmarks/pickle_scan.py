@@ -9,9 +9,13 @@ target is under 2 s per checkpoint.
 
 With ``--peers``, a separate virtual environment under /tmp gets
 ``picklescan`` and ``modelaudit`` (never dependencies of seewhy; ModelAudit's
-telemetry is turned off) and both are timed on the same checkpoint, then run
-on every sample of the hostile corpus (tests/corpus/pickle_samples.py) to
-print detection side by side.
+telemetry is turned off). Times are compared like with like: whole processes
+with whole processes (``seewhy audit`` vs the ``picklescan`` and
+``modelaudit`` commands, start-up included), and, separately, in-process scans
+with in-process scans (seewhy's pickle analyzer vs picklescan's
+``scan_file_path``, imports excluded). Then every peer runs on every sample
+of the hostile corpus (tests/corpus/pickle_samples.py) to print detection
+side by side.
 
     .venv/bin/python benchmarks/pickle_scan.py [--gb 1] [--tensors 256] [--peers]
 
@@ -23,10 +27,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +111,7 @@ def ensure_peers() -> Path:
 
 
 def run_peer(bin_dir: Path, tool: str, path: Path) -> tuple[float, int, str]:
-    """Run a peer scanner on a file: seconds, exit code, last output line."""
+    """Run a peer scanner's command on a file: seconds, exit code, last output line."""
     env = dict(os.environ, PROMPTFOO_DISABLE_TELEMETRY="1", NO_COLOR="1")
     if tool == "picklescan":
         command = [str(bin_dir / "picklescan"), "-p", str(path)]
@@ -119,16 +126,77 @@ def run_peer(bin_dir: Path, tool: str, path: Path) -> tuple[float, int, str]:
     return elapsed, done.returncode, lines[-1][:60] if lines else ""
 
 
-def compare_peers(paths: list[Path], ours: dict[Path, float], folder: Path) -> None:
+def run_seewhy_process(path: Path) -> tuple[float, int]:
+    """The ``seewhy audit`` command on a file, as a whole process: seconds, exit code."""
+    command = [sys.executable, "-m", "seewhy", "audit", str(path), "--format", "json"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, timeout=600, check=False)
+    return time.perf_counter() - start, done.returncode
+
+
+# Runs inside the peers' venv: picklescan's Python API, imports excluded from the time.
+_PICKLESCAN_API = """
+import sys, time
+from picklescan.scanner import scan_file_path
+start = time.perf_counter()
+result = scan_file_path(sys.argv[1])
+print(time.perf_counter() - start, result.issues_count, result.scan_err)
+"""
+
+
+def picklescan_in_process(bin_dir: Path, path: Path) -> float:
+    """Seconds picklescan's ``scan_file_path`` takes on ``path`` (in its own venv)."""
+    done = subprocess.run(
+        [str(bin_dir / "python"), "-c", _PICKLESCAN_API, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return float(done.stdout.split()[0])
+
+
+def seewhy_process_seconds(path: Path) -> float:
+    """Seconds of one ``seewhy audit`` process."""
+    return run_seewhy_process(path)[0]
+
+
+def peer_seconds(bin_dir: Path, tool: str, path: Path) -> float:
+    """Seconds of one peer command."""
+    return run_peer(bin_dir, tool, path)[0]
+
+
+def scan_seconds(path: Path) -> float:
+    """Seconds of seewhy's pickle analyzer alone."""
+    return scan_one(path)[0]
+
+
+def median_of(rounds: int, run: Callable[[], float]) -> float:
+    """The median of ``rounds`` runs."""
+    return statistics.median(run() for _ in range(rounds))
+
+
+def compare_peers(paths: list[Path], folder: Path, rounds: int) -> None:
     """Time the peers on the checkpoints, then compare detection on the corpus."""
     bin_dir = ensure_peers()
-    print("\npeer scanners (separate venv at", PEER_VENV, ")")
+    print(f"\npeer scanners (separate venv at {PEER_VENV}); median of {rounds} runs")
+    print("whole processes (start-up included; seewhy runs its full audit, not only pickles):")
     for path in paths:
+        mine = median_of(rounds, partial(seewhy_process_seconds, path))
+        print(f"  {path.name:24s} {'seewhy':11s} {mine:8.3f} s")
         for tool in ("picklescan", "modelaudit"):
-            elapsed, code, _ = run_peer(bin_dir, tool, path)
-            ratio = elapsed / max(ours[path], 1e-6)
-            timing = f"{elapsed:8.3f} s  exit {code}  ({ratio:5.1f}x seewhy)"
-            print(f"  {path.name:24s} {tool:11s} {timing}")
+            theirs = median_of(rounds, partial(peer_seconds, bin_dir, tool, path))
+            print(f"  {path.name:24s} {tool:11s} {theirs:8.3f} s  ({theirs / mine:5.1f}x seewhy)")
+    print("in process (imports excluded; the pickle scan alone):")
+    for path in paths:
+        mine = median_of(rounds, partial(scan_seconds, path))
+        theirs = median_of(rounds, partial(picklescan_in_process, bin_dir, path))
+        print(f"  {path.name:24s} {'seewhy':11s} {mine:8.3f} s")
+        print(
+            f"  {path.name:24s} {'picklescan':11s} {theirs:8.3f} s  "
+            f"({theirs / max(mine, 1e-6):5.1f}x seewhy)"
+        )
+    print("  modelaudit: no in-process figure (its API is not compared here)")
     corpus = folder / "corpus"
     marker = folder / "MARKER"
     samples = pickle_samples.write_all(corpus, marker)
@@ -160,6 +228,7 @@ def main() -> None:
     parser.add_argument("--tensors", type=int, default=256)
     parser.add_argument("--peers", action="store_true", help="compare picklescan and modelaudit")
     parser.add_argument("--keep", type=Path, help="write the files here instead of a temp dir")
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs per peer comparison")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="seewhy-pickle-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,9 +236,9 @@ def main() -> None:
         start = time.perf_counter()
         paths = list(build(folder, args.gb, args.tensors))
         print(f"built {len(paths)} checkpoints in {time.perf_counter() - start:.1f} s\n")
-        ours = report_ours(paths)
+        report_ours(paths)
         if args.peers:
-            compare_peers(paths, ours, folder)
+            compare_peers(paths, folder, args.rounds)
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
