@@ -404,6 +404,7 @@ def test_every_problem_code_is_reachable(release: Path) -> None:
     seen.update(p.code for p in check_shards(index, {}, max_problems=0))
     full = {"m-1-of-3.st": ["a"], "m-2-of-3.st": ["b", "c"]}
     seen.update(p.code for p in check_shards(index, full, shard_sizes=dict.fromkeys(full, 5)))
+    seen.update(p.code for p in check_shards(index, full, misfits={"m-1-of-3.st": "a pickle"}))
     assert seen == set(PROBLEM_CODES)
 
 

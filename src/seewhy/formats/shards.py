@@ -56,6 +56,8 @@ PROBLEM_CODES: dict[str, str] = {
     "shards.tensor-missing-from-shard": "the index puts a tensor in a shard that lacks it",
     "shards.tensor-not-indexed": "a listed shard holds a tensor the index does not list",
     "shards.total-size-mismatch": "metadata.total_size differs from the shards' tensor bytes",
+    "shards.shard-kind": "a listed shard is present but its content is not the format the index "
+    "implies (a safetensors index naming a pickle, say)",
     "shards.too-many-problems": "more problems than the cap; the rest were only counted",
 }
 """Every code this module emits, raised or recorded, with a one-line description."""
@@ -224,14 +226,17 @@ def check_shards(
     present: Mapping[str, Collection[str] | None],
     *,
     shard_sizes: Mapping[str, int] | None = None,
+    misfits: Mapping[str, str] | None = None,
     max_problems: int = MAX_PROBLEMS,
 ) -> tuple[Problem, ...]:
     """Compare an index with the shard files of its folder.
 
     ``present`` maps each shard file that exists (name relative to the
     index's folder) to the tensor names in it, or None when it could not be
-    read. ``shard_sizes``, when given, maps shard names to the bytes of tensor
-    data in them, to check ``total_size``. Problems name tensors by JSON
+    read, whatever its extension. ``shard_sizes``, when given, maps shard
+    names to the bytes of tensor data in them, to check ``total_size``.
+    ``misfits`` maps present shards that are not the format the index implies
+    to what they are instead ("a pickle", "not safetensors but GGUF"). Problems name tensors by JSON
     pointer into the index (``/weight_map/<tensor>``) and shards in the
     message and excerpt; they carry no offset since they span files.
     """
@@ -246,6 +251,14 @@ def check_shards(
             "shards.missing-shard",
             f"shard {brief(shard)} ({len(tensors)} tensors) is listed but not present",
             pointer=json_pointer("weight_map", tensors[0]),
+            excerpt=shard,
+        )
+
+    for shard in sorted((misfits or {}).keys() & listed.keys() & present.keys()):
+        sink.add(
+            "shards.shard-kind",
+            f"shard {brief(shard)} is listed and present, but it is {(misfits or {})[shard]}",
+            pointer=json_pointer("weight_map", listed[shard][0]),
             excerpt=shard,
         )
 

@@ -13,6 +13,10 @@ does not analyse the pickles it finds (``pickles_analysed`` is always
 * :func:`is_pickle_start` guesses whether bytes begin a pickle stream by
   walking its opcodes (decoding arguments, simulating the stack and the
   memo, executing nothing) and returns its protocol.
+* :func:`zip_tensors` and :func:`legacy_tensors` count a checkpoint's
+  tensors, parameters and dtypes from the tensor rebuild calls the symbolic
+  pickle machine records (storage, offset, shape, stride): no tensor byte
+  is read and nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -21,20 +25,29 @@ import io
 import pickletools
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from seewhy.errors import FormatError
 from seewhy.formats.archive import METHOD_STORED, ZipListing, ZipMember, read_member
-from seewhy.formats.interface import Problem, Source
+from seewhy.formats.interface import BytesSource, Problem, Source
+
+if TYPE_CHECKING:  # the pickle machine is imported when tensors are counted, not by the sniffer
+    from seewhy.formats.pickle_vm import PickleScan, ScanLimits, TorchTensorRef
 
 __all__ = [
     "LEGACY_TORCH_MAGIC",
     "LEGACY_TORCH_MAGIC_NUMBER",
     "PROBLEM_CODES",
+    "TORCH_DTYPES",
     "TorchStorage",
+    "TorchTensors",
     "TorchZipInfo",
     "describe_torch_zip",
     "is_legacy_torch",
     "is_pickle_start",
+    "legacy_tensors",
+    "summarize_tensors",
+    "zip_tensors",
 ]
 
 PROBLEM_CODES: dict[str, str] = {
@@ -52,6 +65,8 @@ PROBLEM_CODES: dict[str, str] = {
     "unexpected value.",
     "torch.pickles-not-analysed": "Informational: the archive holds pickles; this listing does "
     "not analyse them.",
+    "torch.tensor-out-of-storage": "A tensor's offset, shape and stride reach past the end of "
+    "its storage (or are negative); torch.load refuses such a tensor.",
 }
 """Every problem code this module produces, with a one-line description."""
 
@@ -541,3 +556,205 @@ def is_pickle_start(head: bytes) -> int | None:
     elif all(byte in _PRINTABLE for byte in region) and not (whole and len(region) <= 4):
         return None
     return scan.max_proto
+
+
+# ---------------------------------------------------------------------------
+# Tensor facts from the pickle's rebuild calls
+# ---------------------------------------------------------------------------
+
+TORCH_DTYPES: dict[str, str] = {
+    "DoubleStorage": "F64",
+    "FloatStorage": "F32",
+    "HalfStorage": "F16",
+    "BFloat16Storage": "BF16",
+    "LongStorage": "I64",
+    "IntStorage": "I32",
+    "ShortStorage": "I16",
+    "CharStorage": "I8",
+    "ByteStorage": "U8",
+    "BoolStorage": "BOOL",
+    "ComplexDoubleStorage": "C128",
+    "ComplexFloatStorage": "C64",
+    "QInt8Storage": "QINT8",
+    "QUInt8Storage": "QUINT8",
+    "QInt32Storage": "QINT32",
+    "QUInt4x2Storage": "QUINT4X2",
+    "QUInt2x4Storage": "QUINT2X4",
+    "float64": "F64",
+    "float32": "F32",
+    "float16": "F16",
+    "bfloat16": "BF16",
+    "int64": "I64",
+    "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
+    "uint8": "U8",
+    "uint16": "U16",
+    "uint32": "U32",
+    "uint64": "U64",
+    "bool": "BOOL",
+    "complex64": "C64",
+    "complex128": "C128",
+    "float8_e4m3fn": "F8_E4M3",
+    "float8_e5m2": "F8_E5M2",
+}
+"""Storage classes (typed storages) and dtype names (``_rebuild_tensor_v3``) → the dtype
+labels safetensors uses, so that facts from both formats add up."""
+
+_MAX_DATA_PKL_BYTES = 256 << 20
+"""Cap on a compressed ``data.pkl`` inflated to count tensors (stored ones are read in place)."""
+
+_LEGACY_OBJECT_PICKLE = 3
+"""Legacy ``torch.save``: the object is the fourth of five pickles."""
+
+
+@dataclass(frozen=True)
+class TorchTensors:
+    """Tensor facts of a checkpoint, counted from the pickle without reading tensor bytes.
+
+    ``tensors`` is the number of tensors ``torch.load`` rebuilds: one per
+    ``torch._utils._rebuild_tensor*`` call. A tensor object the pickle
+    shares through its memo (tied weights saved once) is built, and counted,
+    once; views of one storage are distinct tensors, each counted by its own
+    shape. ``parameters`` is the sum of the counted tensors' element counts,
+    as safetensors counts the tensors of a file, and ``by_dtype`` splits it
+    by dtype (safetensors labels, :data:`TORCH_DTYPES`). ``uncounted``
+    tensors have a shape or storage the pickle does not give as constants.
+    ``complete`` is ``True`` when the pickle was walked to its end and every
+    tensor was counted; otherwise ``reason`` says why and the counts are a
+    lower bound.
+    """
+
+    tensors: int
+    parameters: int
+    by_dtype: dict[str, int]
+    storages: int
+    uncounted: int
+    complete: bool
+    reason: str = ""
+    problems: tuple[Problem, ...] = ()
+
+
+def summarize_tensors(
+    refs: tuple[TorchTensorRef, ...] | list[TorchTensorRef],
+    *,
+    walked: bool = True,
+    why: str = "",
+) -> TorchTensors:
+    """Count tensors, parameters and dtypes from rebuild records.
+
+    ``walked`` says whether the pickle was read to its end (``why`` says why
+    not); bounds of each view against its storage are checked.
+    """
+    parameters = 0
+    by_dtype: dict[str, int] = {}
+    storages: set[str] = set()
+    uncounted = 0
+    problems: list[Problem] = []
+    for ref in refs:
+        storage = ref.storage
+        dtype_name = ref.dtype or (storage.storage_type if storage is not None else None)
+        if ref.shape is None or storage is None or dtype_name is None:
+            uncounted += 1
+            continue
+        numel = 1
+        for dim in ref.shape:
+            numel *= max(dim, 0)
+        storages.add(storage.key)
+        parameters += numel
+        label = TORCH_DTYPES.get(dtype_name, dtype_name)
+        by_dtype[label] = by_dtype.get(label, 0) + numel
+        problem = _bounds_problem(ref)
+        if problem is not None and len(problems) < 20:
+            problems.append(problem)
+    reasons = [why] if why else []
+    if uncounted:
+        reasons.append(f"{uncounted} tensor(s) with no constant shape or storage")
+    return TorchTensors(
+        tensors=len(refs),
+        parameters=parameters,
+        by_dtype=by_dtype,
+        storages=len(storages),
+        uncounted=uncounted,
+        complete=walked and not uncounted,
+        reason="; ".join(reasons),
+        problems=tuple(problems),
+    )
+
+
+def _bounds_problem(ref: TorchTensorRef) -> Problem | None:
+    """A problem when the view ``ref`` describes does not fit in its storage."""
+    storage = ref.storage
+    if storage is None or ref.shape is None or ref.stride is None or ref.storage_offset is None:
+        return None
+    shape, stride, offset = ref.shape, ref.stride, ref.storage_offset
+    bad = (
+        len(shape) != len(stride)
+        or offset < 0
+        or any(d < 0 for d in shape)
+        or any(s < 0 for s in stride)
+    )
+    if not bad and all(d > 0 for d in shape):
+        last = offset + sum((d - 1) * s for d, s in zip(shape, stride, strict=True))
+        bad = last >= storage.numel
+    if not bad:
+        return None
+    return Problem(
+        "torch.tensor-out-of-storage",
+        f"the tensor rebuilt at pickle offset {ref.offset} (offset {offset}, shape "
+        f"{list(shape)}, stride {list(stride)}) does not fit in storage {storage.key!r} of "
+        f"{storage.numel:,} elements",
+        ref.offset,
+        storage.key,
+    )
+
+
+def _from_scan(scan: PickleScan, pickle_index: int) -> TorchTensors:
+    refs = [t for t in scan.tensors if t.pickle_index == pickle_index]
+    why = ""
+    if not scan.complete:
+        first = next(iter(scan.errors), None)
+        why = "the pickle was not walked to its end" + (f" ({first.message})" if first else "")
+    return summarize_tensors(refs, walked=scan.complete, why=why)
+
+
+def zip_tensors(
+    source: Source, listing: ZipListing, info: TorchZipInfo, limits: ScanLimits | None = None
+) -> TorchTensors | None:
+    """Count the tensors of a ``torch.save`` zip from its ``data.pkl`` (``None`` without one).
+
+    A stored ``data.pkl`` is walked in place; a compressed one is inflated up
+    to 256 MiB. Raises :class:`~seewhy.errors.FormatError` when it cannot be
+    read.
+    """
+    if not info.has_data_pkl:
+        return None
+    lead = f"{info.prefix}/" if info.prefix is not None else ""
+    member = next((m for m in listing.members if m.name == f"{lead}data.pkl"), None)
+    if member is None:
+        return None
+    if (
+        member.method == METHOD_STORED
+        and member.data_offset is not None
+        and member.data_offset + member.compressed_size <= source.size
+    ):
+        stream, start, end = source, member.data_offset, member.data_offset + member.compressed_size
+    else:
+        body = read_member(source, member, max_bytes=_MAX_DATA_PKL_BYTES)
+        stream, start, end = BytesSource(body), 0, len(body)
+    from seewhy.formats.pickle_vm import scan_pickle
+
+    scan = scan_pickle(stream, start, end, limits=limits, expected=1)
+    return _from_scan(scan, 0)
+
+
+def legacy_tensors(source: Source, limits: ScanLimits | None = None) -> TorchTensors:
+    """Count the tensors of a legacy (non-zip) ``torch.save`` file from its object pickle."""
+    from seewhy.formats.pickle_vm import scan_pickle
+
+    scan = scan_pickle(source, 0, limits=limits, max_pickles=5, expected=5)
+    if len(scan.pickles) <= _LEGACY_OBJECT_PICKLE:
+        return summarize_tensors(
+            [], walked=False, why=f"only {len(scan.pickles)} of the 5 legacy pickles were read"
+        )
+    return _from_scan(scan, _LEGACY_OBJECT_PICKLE)

@@ -325,6 +325,9 @@ class Release:
     hub: HubCacheOrigin | None = None
     heads: HeadCache = field(default_factory=HeadCache, repr=False, compare=False)
     _hashes: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    _by_path: dict[str, ReleaseFile] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def total_bytes(self) -> int:
@@ -337,8 +340,11 @@ class Release:
         return tuple(i for i in self.issues if i.gap)
 
     def file(self, path: str) -> ReleaseFile | None:
-        """The file at a release-relative path, if present."""
-        return next((f for f in self.files if f.path == path), None)
+        """The file at a release-relative path, if present (a dict lookup: callers loop)."""
+        if not self._by_path:
+            for f in self.files:
+                self._by_path.setdefault(f.path, f)
+        return self._by_path.get(path)
 
     def open(self, file: ReleaseFile) -> FileSource:
         """A metered random-access source over ``file``."""

@@ -8,6 +8,7 @@ holds one is *inconclusive*, never clean.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -181,25 +182,24 @@ def _gguf(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) 
 
 
 def _torch_zip(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    tensors: TorchTensors | None = None
+    counted = ""
     with release.open(file) as src:
         listing = read_zip(src)
         info = describe_torch_zip(listing, src)
+        if not info.is_torchscript:
+            try:
+                tensors = zip_tensors(src, listing, info)
+            except FormatError as exc:
+                counted = f"; tensors not counted: {exc.message}"
     for problem in listing.problems:
         b.problem(file.path, problem)
     for problem in info.problems:
         b.problem(file.path, problem)
     pickles = ", ".join(info.pickle_members) or "none"
     kind = "TorchScript archive (code/)" if info.is_torchscript else "PyTorch zip"
-    counted = ""
-    if not info.is_torchscript:
-        with release.open(file) as src:
-            try:
-                tensors = zip_tensors(src, listing, info)
-            except FormatError as exc:
-                tensors = None
-                counted = f"; tensors not counted: {exc.message}"
-        if tensors is not None:
-            counted = _torch_weights(file, b, state, tensors)
+    if tensors is not None:
+        counted = _torch_weights(file, b, state, tensors)
     b.cover(
         file.path,
         P.INCONCLUSIVE,
@@ -419,11 +419,11 @@ def _primary_weights(state: _State) -> list[WeightFile]:
     sets: dict[str, list[WeightFile]] = {}
     indexed: dict[str, str] = {}
     for index_path, index in state.indexes.items():
-        folder = str(PurePosixPath(index_path).parent)
+        parent = posixpath.dirname(index_path)
         for shard in index.shard_names:
-            indexed[str(PurePosixPath(folder) / shard) if folder != "." else shard] = index_path
+            indexed[_join(parent, shard)] = index_path
     for w in state.weights:
-        folder = str(PurePosixPath(w.path).parent)
+        folder = posixpath.dirname(w.path) or "."
         if w.path in indexed:
             key = f"index:{indexed[w.path]}"
         elif w.fmt == "safetensors":
@@ -572,24 +572,43 @@ def _chat_template(b: ResultBuilder, state: _State) -> None:
 
 
 def _shards(release: Release, b: ResultBuilder, state: _State) -> None:
+    """Check each shard index against the files of its folder (linear in files + entries)."""
+    if not state.indexes:
+        return
     by_path = {w.path: w for w in state.weights}
+    files = {file.path: file for file in release.files}
+    by_folder: dict[str, list[str]] = {}
+    for path in (*by_path, *state.unparsed_shards):
+        by_folder.setdefault(posixpath.dirname(path), []).append(path)
     for index_path, index in sorted(state.indexes.items()):
-        folder = PurePosixPath(index_path).parent
+        folder = posixpath.dirname(index_path)
+        listed = index.shard_names
+        # Every listed shard that is present, whatever its extension or kind, then the
+        # other weight files of the folder (to find shards the index does not list).
+        pairs = [(s, _join(folder, s)) for s in listed]
+        pairs = [(s, path) for s, path in pairs if path in files and path != index_path]
+        names = {s for s, _ in pairs}
+        for path in by_folder.get(folder, ()):
+            name = posixpath.basename(path)
+            if name not in names:
+                pairs.append((name, path))
         present: dict[str, frozenset[str] | None] = {}
         sizes: dict[str, int] = {}
-        for file in release.files:
-            p = PurePosixPath(file.path)
-            if p.parent != folder or file.path == index_path:
-                continue
-            if file.path in by_path:
-                present[p.name] = by_path[file.path].tensor_names
-                sizes[p.name] = by_path[file.path].tensor_bytes
-            elif file.path in state.unparsed_shards or p.name in index.shard_names:
-                present[p.name] = None
-        problems = check_shards(index, present, shard_sizes=sizes or None)
+        for name, path in pairs:
+            weight = by_path.get(path)
+            present[name] = weight.tensor_names if weight is not None else None
+            if weight is not None and weight.tensor_bytes is not None:
+                sizes[name] = weight.tensor_bytes
+        expected = _shard_kinds(index_path)
+        misfits = {
+            name: f"{files[path].sniff_note or files[path].kind.value}, not "
+            + " or ".join(k.value for k in expected)
+            for name, path in pairs
+            if expected and files[path].kind not in expected
+        }
+        problems = check_shards(index, present, shard_sizes=sizes or None, misfits=misfits)
         for problem in problems:
             b.problem(index_path, problem)
-        listed = index.shard_names
         found = [s for s in listed if s in present]
         status = "complete" if not problems else "incomplete or inconsistent"
         b.fact(
@@ -598,6 +617,21 @@ def _shards(release: Release, b: ResultBuilder, state: _State) -> None:
             f"{status}: {len(found)} of {len(listed)} listed shards present",
             [Evidence(path=index_path, pointer="/weight_map")],
         )
+
+
+def _shard_kinds(index_path: str) -> tuple[FileKind, ...]:
+    """The kinds a loader expects the shards of this index to be (empty when unknown)."""
+    name = PurePosixPath(index_path).name.lower()
+    if ".safetensors." in name:
+        return (FileKind.SAFETENSORS,)
+    if name.startswith("pytorch_model") or ".bin." in name or ".pt." in name:
+        return (FileKind.PYTORCH_ZIP, FileKind.PYTORCH_LEGACY)
+    return ()
+
+
+def _join(folder: str, name: str) -> str:
+    """The release path of ``name`` relative to ``folder`` (``""`` is the root)."""
+    return posixpath.normpath(posixpath.join(folder, name))
 
 
 def _declared_license(b: ResultBuilder, state: _State, primary: list[WeightFile]) -> None:
@@ -667,6 +701,15 @@ def _size_claims(
     primary: list[WeightFile],
     counted: int | None,
 ) -> None:
+    """Check every size a name claims against the counted parameters.
+
+    Names are read in this order: GGUF ``general.size_label`` and
+    ``general.name``, the top-level card's title (first ``# `` heading) and
+    ``model_name`` (model-index), config.json ``_name_or_path``, the weight
+    file names and the release folder name. The first claim found is the
+    ``claimed_size`` fact; each distinct claim the weights contradict is a
+    finding that quotes where it was made.
+    """
     candidates: list[tuple[str, Evidence]] = []
     for w in primary:
         if w.gguf is not None:
@@ -674,33 +717,46 @@ def _size_claims(
                 value = w.gguf.metadata.get(key)
                 if isinstance(value, str):
                     candidates.append((value, _gguf_ev(w, key)))
-    for path, card in state.cards.items():
+    if state.cards:
+        path = min(state.cards, key=lambda p: (_depth(p), p))
+        card = state.cards[path]
+        title = card_title(card.body, card.body_start_line)
+        if title is not None:
+            candidates.append((title[0], Evidence(path=path, line=title[1], note="card title")))
         if card.model_name:
             candidates.append((card.model_name, Evidence(path=path, pointer="model-index/name")))
+    config_path, config = _root_config(state)
+    if config is not None and config_path is not None:
+        name_or_path = config.raw.get("_name_or_path")
+        if isinstance(name_or_path, str):
+            candidates.append((name_or_path, Evidence(path=config_path, pointer="/_name_or_path")))
     for w in primary:
         candidates.append((PurePosixPath(w.path).name, Evidence(path=w.path, note="file name")))
     if release.source_kind == "folder":
         candidates.append((release.name, Evidence(note="release folder name")))
+    reported: set[int] = set()
+    first = True
     for text, ev in candidates:
         claim = parse_size_claim(text)
         if claim is None:
             continue
         ev = ev.model_copy(update={"excerpt": text})
-        b.fact("claimed_size", "Size the name claims", claim.text, [ev])
-        if counted and not claim_agrees(claim, counted):
-            b.finding(
-                "SW-INV-001",
-                f"the name claims {claim.text} ({claim.parameters:,}) parameters but the "
-                f"weight headers hold {counted:,}",
-                [
-                    ev,
-                    *(
-                        Evidence(path=w.path, note=f"{w.parameters:,} parameters")
-                        for w in primary[:3]
-                    ),
-                ],
-            )
-        return
+        if first:
+            b.fact("claimed_size", "Size the name claims", claim.text, [ev])
+            first = False
+        if not counted or claim_agrees(claim, counted) or claim.parameters in reported:
+            continue
+        reported.add(claim.parameters)
+        where = ev.note or ev.pointer or "the name"
+        b.finding(
+            "SW-INV-001",
+            f"{where} {text!r} claims {claim.text} ({claim.parameters:,}) parameters but the "
+            f"weight headers hold {counted:,}",
+            [
+                ev,
+                *(Evidence(path=w.path, note=f"{w.parameters:,} parameters") for w in primary[:3]),
+            ],
+        )
 
 
 def _card_facts(b: ResultBuilder, state: _State) -> None:

@@ -44,3 +44,36 @@ def claim_agrees(claim: SizeClaim, counted: int) -> bool:
         return False
     ratio = counted / claim.parameters
     return LOW_RATIO <= ratio <= HIGH_RATIO
+
+
+_ATX_TITLE = re.compile(r"^ {0,3}#[ \t]+(.+?)[ \t#]*$")
+_SETEXT_RULE = re.compile(r"^ {0,3}=+[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})")
+_MARKUP = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|<[^>]{0,200}>|[*_`]+")
+MAX_TITLE_LINES = 400
+"""Body lines searched for the card's title (it is at the top in every real card)."""
+
+
+def card_title(body: str, first_line: int = 1) -> tuple[str, int] | None:
+    """The card's title: its first level-1 heading (``# Title`` or ``Title`` over ``===``).
+
+    Fenced code is skipped; links keep their text, images, HTML tags and
+    emphasis marks are dropped. Returns the title and its 1-based line
+    (``first_line`` is the line the body starts on), or ``None``.
+    """
+    in_fence = False
+    previous = ""
+    for number, line in enumerate(body.split("\n", MAX_TITLE_LINES)[:MAX_TITLE_LINES]):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            previous = ""
+            continue
+        if in_fence:
+            continue
+        atx = _ATX_TITLE.match(line)
+        text = atx.group(1) if atx else previous if _SETEXT_RULE.match(line) else ""
+        title = " ".join(_MARKUP.sub(lambda m: m.group(1) or "", text).split())[:300]
+        if title:
+            return title, first_line + number - (0 if atx else 1)
+        previous = line.strip()
+    return None
