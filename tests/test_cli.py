@@ -66,10 +66,12 @@ def test_json_report_validates_against_printed_schema(example_release: Path) -> 
 
 
 def test_markdown_and_output_file(example_release: Path, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()  # -o never creates folders (tests/test_cli_conventions.py)
     target = tmp_path / "out" / "report.md"
     out = run("audit", str(example_release), "--format", "md", "--output", str(target))
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
+    assert out.stderr == f"wrote {target}\n"
     text = target.read_text()
     assert text.startswith("## seewhy audit: tiny-llama")
     assert "| Parameters (summed from weight headers) | 106,816" in text

@@ -172,13 +172,33 @@ def _version(value: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
-@app.callback()
+def _help(ctx: typer.Context, value: bool) -> None:
+    if value:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(EXIT_OK)
+
+
+# The root's own -h/--help: typer's built-in one defaults to None, and typer
+# converts a None through pydantic, so every subcommand would import pydantic
+# (even `seewhy audit --help`); a bool default is passed through as it is.
+@app.callback(add_help_option=False)
 def _root(
     version: Annotated[
         bool,
         typer.Option(*VERSION_FLAGS, callback=_version, is_eager=True, help="Print the version."),
     ] = False,
     debug: DebugOption = False,
+    show_help: Annotated[
+        bool,
+        typer.Option(
+            "-h",
+            "--help",
+            callback=_help,
+            is_eager=True,
+            expose_value=False,
+            help="Show this message and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Audit an open AI model release: what is in it, with evidence for every finding."""
 
