@@ -689,3 +689,91 @@ def live_loader(name: str) -> Callable[[Path], object] | None:
     if name.startswith(("torch_", "legacy_", "torchscript", "npz_", "joblib_", "ext_")):
         return None
     return lambda path: pickle.loads(path.read_bytes())
+
+
+# ------------------------------------------------------------------ builders for other tests
+
+
+def shared_memo_stack(module: str, name: str, argument: str, *, via: str) -> bytes:
+    """Two stacked pickles; the second calls ``module.name(argument)`` through the first's memo.
+
+    ``via="get"``: the first pickle imports the callable (STACK_GLOBAL, MEMOIZE)
+    and returns None; the second only does BINGET 0, its argument and REDUCE, so a
+    fresh unpickler fails there. ``via="names"``: the first memoizes the two name
+    strings inside a benign list; the second builds the global from BINGET 1 and
+    BINGET 2. ``via="memoize"``: the first returns the tuple of the two names; the
+    second memoizes two harmless names of its own and calls STACK_GLOBAL on
+    BINGET 0 and BINGET 1, which a fresh unpickler resolves to its own entries
+    (``builtins.len``) and one reused Unpickler to the first pickle's (the target).
+    Only ``pickle.Unpickler(f)`` with ``load()`` called twice runs the target.
+    """
+    call = ustr(argument) + TUPLE1 + REDUCE + STOP
+    if via == "get":
+        first = PROTO4 + ustr(module) + ustr(name) + STACK_GLOBAL + MEMOIZE + POP + NONE + STOP
+        return first + PROTO4 + binget(0) + call
+    if via == "names":
+        first = PROTO4 + b"]" + MEMOIZE + MARK + ustr(module) + MEMOIZE + ustr(name) + MEMOIZE
+        first += b"e" + STOP
+        return first + PROTO4 + binget(1) + binget(2) + STACK_GLOBAL + call
+    if via == "memoize":
+        first = PROTO4 + ustr(module) + MEMOIZE + ustr(name) + MEMOIZE + TUPLE2 + STOP
+        own = ustr("builtins") + MEMOIZE + ustr("len") + MEMOIZE + POP + POP
+        return first + PROTO4 + own + binget(0) + binget(1) + STACK_GLOBAL + call
+    raise ValueError(f"unknown variant {via!r}")
+
+
+def call_deeply(make: Callable[[], object], depth: int) -> object:
+    """Run ``make`` (a pickler over a value nested ``depth`` deep) with room to recurse.
+
+    CPython's picklers recurse once per level; loading is iterative. A worker
+    thread with a large stack and a raised recursion limit lets the test write
+    what CPython itself can load.
+    """
+    import sys
+    import threading
+
+    result: list[object] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(make())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    old_limit, old_stack = sys.getrecursionlimit(), threading.stack_size()
+    sys.setrecursionlimit(max(old_limit, 4 * depth + 10_000))
+    threading.stack_size(1 << 30)
+    try:
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(old_stack)
+        sys.setrecursionlimit(old_limit)
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def nested_value(shape: str, depth: int) -> object:
+    """A list, dict or tuple nested ``depth`` levels deep, built without recursion."""
+    value: object = None
+    for level in range(depth):
+        if shape == "list":
+            value = [value]
+        elif shape == "dict":
+            value = {"k": value, "n": level}
+        elif shape == "tuple":
+            value = (value, level)
+        else:
+            raise ValueError(shape)
+    return value
+
+
+def deep_pickle(shape: str, depth: int, protocol: int) -> bytes:
+    """``pickle.dumps`` of :func:`nested_value` (a valid pickle CPython loads)."""
+    value = nested_value(shape, depth)
+    data = call_deeply(lambda: pickle.dumps(value, protocol=protocol), depth)
+    assert isinstance(data, bytes)
+    return data

@@ -10,12 +10,17 @@ import io
 import pickle
 import pickletools
 import struct
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
+
+from pickle_samples import deep_pickle
 
 from seewhy.formats.interface import BytesSource
 from seewhy.formats.pickle_vm import (
@@ -492,3 +497,81 @@ def test_scan_time_is_linear(tmp_path: Path) -> None:
     scan_pickle_bytes(large)
     second = time.perf_counter() - started
     assert second < 30 * max(first, 1e-3)
+
+
+# ---------------------------------------------------------------- stacked pickles, one memo
+
+_NAMES = P4 + b"]\x94(" + u("os") + b"\x94" + u("system") + b"\x94e."  # memo 0: list, 1, 2: names
+
+
+def test_later_pickle_reading_the_first_ones_memo_is_walked_as_one_unpickler_reads_it() -> None:
+    call = P4 + b"h\x01h\x02\x93" + u("echo hi") + b"\x85R."
+    data = _NAMES + call
+    scan = scan_pickle_bytes(data, expected=1)
+    # A fresh unpickler (the first reading) fails at the second pickle's first BINGET ...
+    assert scan.pickles[1].error is not None and scan.pickles[1].error.code == "pickle.bad-memo"
+    assert "pickle.shared-memo" in codes(scan)
+    # ... one reused Unpickler resolves it: that reading imports and calls os.system.
+    (shared,) = [inner for inner in scan.nested if inner.kind == "shared-memo"]
+    assert [ref.qualname for ref in shared.globals] == ["os.system"]
+    assert shared.globals[0].resolved_via == "memo 1, memo 2"
+    (site,) = [c for c in shared.calls if c.kind == "reduce"]
+    assert site.callable is not None and site.callable.qualname == "os.system"
+    assert site.const_args == ("echo hi",) and site.pickle_index == 1
+    assert shared.complete and scan.complete
+
+
+def test_memo_carries_over_as_in_cpython() -> None:
+    """The reading follows CPython: Unpickler.load() keeps the memo, pickle.load does not."""
+    data = _NAMES + P4 + b"h\x01h\x02\x86."  # the second pickle returns ('os', 'system')
+    reused = pickle.Unpickler(io.BytesIO(data))
+    assert reused.load() == ["os", "system"] and reused.load() == ("os", "system")
+    stream = io.BytesIO(data)
+    pickle.load(stream)
+    with pytest.raises(pickle.UnpicklingError, match="Memo value not found"):
+        pickle.load(stream)
+    (shared,) = [inner for inner in scan_pickle_bytes(data).nested if inner.kind == "shared-memo"]
+    assert [p.value for p in shared.pickles] == [("os", "system")]
+
+
+def test_memo_index_no_pickle_stored_is_an_error_in_both_readings() -> None:
+    never = _NAMES + P4 + b"h\x07."
+    with pytest.raises(pickle.UnpicklingError, match="Memo value not found at index 7"):
+        reused = pickle.Unpickler(io.BytesIO(never))
+        reused.load()
+        reused.load()
+    scan = scan_pickle_bytes(never, expected=1)
+    assert not [inner for inner in scan.nested if inner.kind.startswith("shared-memo")]
+    assert "pickle.shared-memo" not in codes(scan)
+    assert "memo value not found at index 7" in " ".join(p.message for p in scan.problems)
+    # Inside the carried reading, a GET of an index nobody stored stops it there too.
+    later = _NAMES + P4 + b"h\x010h\x09."
+    with pytest.raises(pickle.UnpicklingError, match="Memo value not found at index 9"):
+        reused = pickle.Unpickler(io.BytesIO(later))
+        reused.load()
+        reused.load()
+    (shared,) = [i for i in scan_pickle_bytes(later).nested if i.kind == "shared-memo"]
+    assert [(e.code, e.offset) for e in shared.errors] == [("pickle.bad-memo", len(_NAMES) + 5)]
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_independent_stacked_pickles_need_no_second_reading(protocol: int) -> None:
+    values = [{"a": [1, 2], "b": "x"}, collections.OrderedDict(c="x", d=[3]), ("x", "x")]
+    data = b"".join(pickle.dumps(v, protocol=protocol) for v in values)
+    scan = scan_pickle_bytes(data)
+    assert scan.complete and not scan.nested and "pickle.shared-memo" not in codes(scan)
+
+
+# ---------------------------------------------------------------- deep values
+
+
+@pytest.mark.parametrize("shape", ["list", "dict", "tuple"])
+@pytest.mark.parametrize("protocol", [0, 2, 4])
+def test_deeply_nested_pickles_are_walked_to_the_end(shape: str, protocol: int) -> None:
+    data = deep_pickle(shape, 100_000, protocol)
+    loaded = pickle.loads(data)  # CPython loads it: the unpickler does not recurse
+    assert loaded is not None
+    scan = scan_pickle_bytes(data, expected=1)
+    assert scan.complete and not scan.all_problems, scan.all_problems
+    assert scan.pickles[0].value is None  # too large to convert, never a crash
+    assert scan.pickles[0].result.startswith(("[", "{", "("))

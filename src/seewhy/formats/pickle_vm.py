@@ -30,7 +30,15 @@ What it models, and why:
   codes), PERSID/BINPERSID, and the method calls that APPEND(S), SETITEM(S)
   and ADDITEMS make on objects that are not plain containers.
 * **Stacked pickles** (legacy ``torch.save`` writes five back to back) and
-  what follows them (``pickle.trailing-data``).
+  what follows them (``pickle.trailing-data``). Each is walked with a fresh
+  memo, as ``pickle.load`` called again reads it; where a later pickle
+  depends on the memo earlier ones left (a GET of an index only they
+  stored, or MEMOIZE numbering on from their entries), the stack is walked
+  again from there as one reused ``Unpickler`` reads it, whose ``load()``
+  keeps the memo (``pickle.shared-memo``); that reading is a nested scan.
+* **Deep values**: the walk and every conversion of its values are
+  iterative, so a pickle nesting containers far beyond Python's recursion
+  limit (CPython loads those) is walked to its end.
 * **Nested pickles**: a constant passed to a loads-like callable
   (``pickle.loads``, ``torch.load``, ...) is scanned recursively, also when
   the call chain decodes it first (base64, hex, zlib, bz2, lzma, codecs,
@@ -103,6 +111,10 @@ PROBLEM_CODES: dict[str, str] = {
     "pickle.misplaced-proto": "PROTO appears more than once or not first.",
     "pickle.trailing-data": "Bytes follow the last pickle the loader reads.",
     "pickle.extra-pickles": "More pickles follow the ones the loader reads.",
+    "pickle.shared-memo": "A stacked pickle uses memo entries an earlier pickle set (GET of "
+    "an index it never stored, or MEMOIZE after the earlier pickles filled the memo): a fresh "
+    "unpickler fails or reads it otherwise, one Unpickler whose load() is called again reads it "
+    "with the earlier memo.",
     "pickle.cap-exceeded": "The scan reached a limit (operations, stack, memo, line length, "
     "records, bytes) and stopped before the end: the rest is not analysed.",
     "pickle.expansion": "The symbolic object graph expands far beyond the operations that "
@@ -351,13 +363,17 @@ class PickleScan:
     depth: int = 0
     joblib_arrays: int = 0
     kind: str = "stream"
+    """``stream`` (the file's own), ``nested`` (an argument of a loads-like call),
+    ``joblib-inline`` (an object array joblib pickles after its wrapper),
+    ``frame-divergent`` (a second reading of a pickle whose frames disagree),
+    ``shared-memo`` (stacked pickles read again as one reused Unpickler reads them,
+    the memo carried from one to the next, where a fresh unpickler fails) or
+    ``shared-memo-shifted`` (the same, where each pickle also stands on its own and
+    the reused Unpickler only numbers its MEMOIZE entries differently)."""
     loader: str = ""
+    """For ``nested`` scans: the loads-like callable that unpickles them."""
     tensors: tuple[TorchTensorRef, ...] = ()
     """Tensors rebuilt from storages (torch checkpoints), in the order they are built."""
-    """For ``nested`` scans: the loads-like callable that unpickles them."""
-    """``stream`` (the file's own), ``nested`` (an argument of a loads-like call),
-    ``joblib-inline`` (an object array joblib pickles after its wrapper) or
-    ``frame-divergent`` (a second reading of a pickle whose frames disagree)."""
 
     @property
     def all_problems(self) -> tuple[Problem, ...]:
@@ -719,6 +735,8 @@ class _Machine:
         extensions: Mapping[int, tuple[str, str]],
         budget: list[int],
         track_frames: bool,
+        memo: dict[int, object] | None = None,
+        inherited: Mapping[int, object] | None = None,
     ) -> None:
         self.r = reader
         self.rec = records
@@ -731,7 +749,12 @@ class _Machine:
         self.track_frames = track_frames
         self.stack: list[object] = []
         self.marks: list[int] = []
-        self.memo: dict[int, object] = {}
+        self.memo: dict[int, object] = {} if memo is None else memo
+        # The memo the earlier pickles of the stream left (a fresh unpickler does not see
+        # it; one Unpickler whose load() is called again does). Used only to notice
+        # that the two readings part: ``diverges`` then says where and how.
+        self.inherited: Mapping[int, object] = inherited or {}
+        self.diverges: str | None = None
         self.got: dict[int, int] = {}  # stack position → memo index it came from
         self.proto = 0
         self.protos: list[int] = []
@@ -1312,6 +1335,12 @@ class _Machine:
 
     def _get(self, index: int) -> None:
         if index not in self.memo:
+            if index in self.inherited:
+                # The decisive difference: a fresh unpickler fails here.
+                self.diverges = (
+                    f"{self.opname} {index} at offset {self.op_pos} reads a memo entry that an "
+                    "earlier pickle stored"
+                )
             raise self._fail("pickle.bad-memo", f"memo value not found at index {index}")
         value = self.memo[index]
         self.got[len(self.stack)] = index
@@ -1362,6 +1391,12 @@ class _Machine:
         self._put(self._arg_int(self.r.read(4)))
 
     def op_memoize(self) -> None:
+        if self.inherited and self.diverges is None:
+            self.diverges = (
+                f"MEMOIZE at offset {self.op_pos} stores at index {len(self.memo)} for a fresh "
+                f"unpickler, at {len(self.memo) + len(self.inherited)} or beyond after the "
+                "earlier pickles"
+            )
         self._put(len(self.memo))
 
     # globals
@@ -1925,26 +1960,48 @@ def _render_inner(value: object, depth: int) -> str:
 
 
 def _plain(value: object, budget: list[int]) -> object:
-    """Convert a value built of constants to plain Python (``_UNKNOWN`` otherwise)."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        return _UNKNOWN
-    if value is None or type(value) in (bool, int, float, str, bytes):
-        return value
-    if isinstance(value, _Tuple | _List):
-        items = [_plain(item, budget) for item in value.items]
-        if any(item is _UNKNOWN for item in items):
+    """Convert a value built of constants to plain Python (``_UNKNOWN`` otherwise).
+
+    Iterative (a pickle may nest containers far deeper than Python's recursion
+    limit); ``budget[0]`` bounds the number of values visited.
+    """
+    # Post-order walk: ("visit", value) expands a container, ("build", value, n)
+    # assembles it from the n converted children on top of ``done``.
+    todo: list[tuple[bool, object, int]] = [(False, value, 0)]
+    done: list[object] = []
+    while todo:
+        build, node, count = todo.pop()
+        if build:
+            children = done[len(done) - count :] if count else []
+            del done[len(done) - count :]
+            if any(child is _UNKNOWN for child in children):
+                return _UNKNOWN
+            if isinstance(node, _Tuple):
+                done.append(tuple(children))
+            elif isinstance(node, _List):
+                done.append(children)
+            else:
+                try:
+                    done.append(dict(zip(children[::2], children[1::2], strict=True)))
+                except TypeError:
+                    return _UNKNOWN
+            continue
+        budget[0] -= 1
+        if budget[0] < 0:
             return _UNKNOWN
-        return tuple(items) if isinstance(value, _Tuple) else items
-    if isinstance(value, _Dict):
-        pairs = [(_plain(k, budget), _plain(v, budget)) for k, v in value.items]
-        if any(k is _UNKNOWN or v is _UNKNOWN for k, v in pairs):
+        if node is None or type(node) in (bool, int, float, str, bytes):
+            done.append(node)
+        elif isinstance(node, _Tuple | _List):
+            todo.append((True, node, len(node.items)))
+            todo.extend((False, item, 0) for item in reversed(node.items))
+        elif isinstance(node, _Dict):
+            todo.append((True, node, 2 * len(node.items)))
+            for key, item in reversed(node.items):
+                todo.append((False, item, 0))
+                todo.append((False, key, 0))
+        else:
             return _UNKNOWN
-        try:
-            return dict(pairs)
-        except TypeError:
-            return _UNKNOWN
-    return _UNKNOWN
+    return done[0] if done else _UNKNOWN
 
 
 _REBUILD_PREFIX: Final = "torch._utils._rebuild_"
@@ -2327,6 +2384,10 @@ def scan_pickle(
     protocol: int | None = None
     divergent: list[int] = []
     trailing_reported = False
+    # The memo one Unpickler would hold after the pickles walked so far: until the
+    # two readings part (see _Machine.diverges) it is the fresh memos merged in order.
+    carried: dict[int, object] = {}
+    shared_from: tuple[int, dict[int, object], str] | None = None
     while position < stop and len(pickles) < count_limit:
         if pickles and not _STARTS.get(source.read_at(position, 1)[0], False):
             break
@@ -2340,6 +2401,7 @@ def scan_pickle(
             extensions=registry,
             budget=budget,
             track_frames=True,
+            inherited=carried if shared_from is None else None,
         )
         info = machine.run()
         total_ops += info.ops
@@ -2348,6 +2410,10 @@ def scan_pickle(
             protocol = max(protocol or 0, info.protocol)
         if machine.frame_problem:
             divergent.append(len(pickles) - 1)
+        if machine.diverges is not None and shared_from is None:
+            shared_from = (info.index, dict(carried), machine.diverges)
+        elif shared_from is None:
+            carried.update(machine.memo)
         if info.error is not None:
             if (
                 expected is not None
@@ -2359,8 +2425,9 @@ def scan_pickle(
                     Problem(
                         "pickle.trailing-data",
                         f"the {stop - info.start:,} bytes after the {expected} pickle(s) the "
-                        f"loader reads (offset {info.start}) are no valid pickle: "
-                        f"{info.error.message}",
+                        f"loader reads (offset {info.start}) are no valid pickle"
+                        + (" for a fresh unpickler" if machine.diverges else "")
+                        + f": {info.error.message}",
                         info.start,
                         excerpt=info.error.excerpt,
                     )
@@ -2371,6 +2438,22 @@ def scan_pickle(
         position = info.end
     for index in divergent:
         _alternative_reading(source, pickles[index], stop, records, limits, registry, _depth)
+    if shared_from is not None:
+        first, memo, why = shared_from
+        _shared_memo_reading(
+            source,
+            pickles,
+            first,
+            memo,
+            why,
+            stop,
+            records,
+            limits,
+            registry,
+            depth=_depth,
+            count_limit=count_limit,
+            joblib=joblib,
+        )
     read = pickles if expected is None else pickles[:expected]
     complete_walks = bool(read) and all(p.complete for p in read)
     if expected is not None and len(pickles) < expected and complete_walks:
@@ -2483,6 +2566,137 @@ def _alternative_reading(
     records.nested.append(scan)
     if alt_records.truncated:
         records.nested_complete = False
+
+
+def _shared_memo_reading(
+    source: Source,
+    fresh: list[PickleInfo],
+    first: int,
+    memo: dict[int, object],
+    why: str,
+    stop: int,
+    records: _Records,
+    limits: ScanLimits,
+    registry: Mapping[int, tuple[str, str]],
+    *,
+    depth: int,
+    count_limit: int,
+    joblib: bool,
+) -> None:
+    """Walk stacked pickles from ``info`` on as one reused Unpickler does: memo carried over.
+
+    CPython's ``Unpickler.load()`` clears the stack and the marks but keeps the memo,
+    so a program that calls it again on one object resolves a later pickle's GETs
+    with what earlier pickles stored (and MEMOIZE numbers on from there). ``fresh``
+    are the pickles as walked with a fresh memo each, ``first`` the first one that
+    depends on the memo before it (``why`` says how). When that reading imports,
+    calls and fails exactly as the fresh one does (a MEMOIZE that shifts indexes
+    nothing reads), it is dropped; otherwise it is kept as a nested scan and a
+    ``pickle.shared-memo`` problem says so.
+    """
+    info = fresh[first]
+    alt = _Records(limits, decode_budget=2 * limits.max_nested_bytes)
+    budget = [limits.max_ops]
+    walked: list[PickleInfo] = []
+    position = info.start
+    index = info.index
+    while position < stop and index < count_limit:
+        if walked and not _STARTS.get(source.read_at(position, 1)[0], False):
+            break
+        machine = _Machine(
+            _Reader(source, position, stop, file_mode=False),
+            alt,
+            pickle_index=index,
+            depth=depth,
+            joblib=joblib,
+            extensions=registry,
+            budget=budget,
+            track_frames=False,
+            memo=memo,
+        )
+        walked.append(machine.run())
+        if walked[-1].error is not None:
+            alt.errors.append(walked[-1].error)
+            break
+        position = walked[-1].end
+        index += 1
+    shifted = fresh[first].error is None
+    if shifted:
+        # The pickle stands on its own (its GETs read its own MEMOIZEs, as separate
+        # pickle.dump calls write them); a reused Unpickler numbers those entries on
+        # from the earlier ones. Kept only when that reading does something else.
+        if _signature(walked, alt, first) == _signature(fresh[first:], records, first):
+            return
+    else:
+        records.problem(
+            Problem(
+                "pickle.shared-memo",
+                f"pickle #{first} (offset {info.start}) depends on the memo of the pickle(s) "
+                f"before it: {why}. A fresh unpickler (pickle.load) fails there; one Unpickler "
+                "whose load() is called again reads it with the earlier memo, and that reading "
+                "was analysed too",
+                info.start,
+                excerpt=why.split(" at offset", 1)[0],
+            )
+        )
+    seen = {(p.code, p.offset) for p in (*records.problems, *records.errors)}
+    scan = PickleScan(
+        start=info.start,
+        pickles=tuple(walked),
+        globals=tuple(alt.globals),
+        calls=tuple(alt.calls),
+        persistent_ids=tuple(alt.persistent),
+        tensors=tuple(alt.tensors),
+        nested=tuple(alt.nested),
+        errors=tuple(p for p in alt.errors if (p.code, p.offset) not in seen),
+        problems=tuple(p for p in alt.problems if (p.code, p.offset) not in seen),
+        complete=not alt.truncated and alt.nested_complete,
+        truncated=alt.truncated,
+        protocol=max((p.protocol for p in walked if p.protocol is not None), default=None),
+        bytes_consumed=(walked[-1].end if walked else info.start) - info.start,
+        ops=sum(p.ops for p in walked),
+        origin=(
+            f"{_pickle_range(info.index, walked[-1].index if walked else info.index)} from "
+            f"offset {info.start} read by one reused Unpickler (load() called again keeps "
+            "the memo of the earlier pickles)"
+        ),
+        origin_offset=info.start,
+        depth=depth + 1,
+        joblib_arrays=alt.joblib_arrays,
+        kind="shared-memo-shifted" if shifted else "shared-memo",
+    )
+    records.nested.append(scan)
+    if alt.truncated or not alt.nested_complete:
+        records.nested_complete = False
+
+
+def _pickle_range(first: int, last: int) -> str:
+    return f"pickle #{first}" if first == last else f"pickles #{first} to #{last}"
+
+
+def _signature(pickles: list[PickleInfo], records: _Records, first: int) -> tuple[object, ...]:
+    """What a reading of stacked pickles from ``first`` on imports, calls and where it stops."""
+    return (
+        tuple((p.start, p.end, p.complete, p.error.code if p.error else None) for p in pickles),
+        tuple(
+            (g.offset, g.module, g.name, g.opcode)
+            for g in records.globals
+            if g.pickle_index >= first
+        ),
+        tuple(
+            (
+                c.offset,
+                c.kind,
+                c.callable.qualname if c.callable else None,
+                c.callable_kind,
+                c.receiver,
+                c.args_summary,
+            )
+            for c in records.calls
+            if c.pickle_index >= first
+        ),
+        tuple((p.offset, p.summary) for p in records.persistent if p.pickle_index >= first),
+    )
 
 
 def _scan_zip_pickles(

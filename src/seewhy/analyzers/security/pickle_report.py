@@ -101,20 +101,32 @@ class ScanReporter:
         anchor: int | None,
     ) -> None:
         usage, calls_of = self._usage(scan)
-        for ref in scan.globals:
+        # A reading with a carried memo (kind "shared-memo") calls globals that an
+        # earlier pickle imported: they are judged here with the use made of them.
+        own = set(scan.globals)
+        carried = [ref for ref in usage if ref not in own]
+        for ref in (*scan.globals, *carried):
             self._judge_global(
                 scan,
                 ref,
-                usage.get(ref.index, "reference"),
+                usage.get(ref, "reference"),
                 calls_of,
                 where,
                 profiles,
                 trail,
                 anchor,
+                carried=ref not in own,
             )
+        if scan.kind == "shared-memo-shifted":
+            # Each pickle also reads on its own; this second reading numbers memo
+            # entries otherwise, so its oddities are artefacts: only the deny list counts.
+            for inner in scan.nested:
+                self._report(inner, where, profiles, (*trail, inner.origin), anchor)
+            return
         for call in scan.calls:
             self._judge_call(scan, call, where, trail, anchor)
         if scan.kind != "frame-divergent":
+            # A shared-memo reading holds only the problems the first reading did not meet.
             for problem in scan.all_problems:
                 self._problem(problem, where, trail, anchor)
         for inner in scan.nested:
@@ -152,17 +164,19 @@ class ScanReporter:
         )
         return judgement.level == "allowed"
 
-    def _usage(self, scan: PickleScan) -> tuple[dict[int, str], dict[int, list[CallSite]]]:
+    def _usage(
+        self, scan: PickleScan
+    ) -> tuple[dict[GlobalRef, str], dict[GlobalRef, list[CallSite]]]:
         """The strongest use of each global, and the call sites that call it."""
-        usage: dict[int, str] = {}
-        calls_of: dict[int, list[CallSite]] = {}
+        usage: dict[GlobalRef, str] = {}
+        calls_of: dict[GlobalRef, list[CallSite]] = {}
 
         def bump(ref: GlobalRef | None, use: str) -> None:
             if ref is None:
                 return
-            current = usage.get(ref.index)
+            current = usage.get(ref)
             if current is None or USAGE_RANK[use] > USAGE_RANK[current]:
-                usage[ref.index] = use
+                usage[ref] = use
 
         for call in scan.calls:
             ref = call.callable
@@ -170,7 +184,7 @@ class ScanReporter:
             if call.kind in _CALL_KINDS and direct:
                 bump(ref, "call")
                 if ref is not None:
-                    calls_of.setdefault(ref.index, []).append(call)
+                    calls_of.setdefault(ref, []).append(call)
             elif (call.kind in _NEW_KINDS and direct) or (
                 call.kind == "build" and call.receiver == "instance" and direct
             ):
@@ -192,13 +206,15 @@ class ScanReporter:
         scan: PickleScan,
         ref: GlobalRef,
         use: str,
-        calls_of: dict[int, list[CallSite]],
+        calls_of: dict[GlobalRef, list[CallSite]],
         where: Location,
         profiles: tuple[str, ...],
         trail: tuple[str, ...],
         anchor: int | None,
+        *,
+        carried: bool = False,
     ) -> None:
-        calls = calls_of.get(ref.index, [])
+        calls = calls_of.get(ref, [])
         evidence = [self._evidence(where, ref.offset, _excerpt(ref), trail, anchor)]
         if calls:
             first = calls[0]
@@ -226,6 +242,10 @@ class ScanReporter:
             if ref.module is None:
                 return
         judgement = self.policy.judge(ref, use, profiles, calls)
+        if scan.kind == "shared-memo-shifted" and judgement.level != "dangerous":
+            return
+        # A global an earlier pickle imported, used here: its own finding, not a repeat.
+        key = judgement.name + (f" used in {trail[-1]}" if carried and trail else "")
         if judgement.level == "allowed":
             self.imports.add(judgement.name)
             return
@@ -244,19 +264,19 @@ class ScanReporter:
         elif judgement.level == "dangerous":
             self.add(
                 "SW-PKL-001",
-                judgement.name,
+                key,
                 f"{ref.opcode} at offset {ref.offset} imports {ref.qualname}{how}: "
                 f"{judgement.reason}; it is {used}{_call_text(calls)}{context}",
                 evidence,
                 where,
             )
         elif judgement.level == "unsafe-form":
-            self.add("SW-PKL-014", judgement.name, judgement.reason + context, evidence, where)
+            self.add("SW-PKL-014", key, judgement.reason + context, evidence, where)
         else:
             rule = "SW-PKL-003" if use == "call" else "SW-PKL-004"
             self.add(
                 rule,
-                judgement.name,
+                key,
                 f"{ref.opcode} at offset {ref.offset} imports {ref.qualname}{how}: "
                 f"{judgement.reason}{_call_text(calls)}{context}",
                 evidence,
