@@ -13,6 +13,7 @@ from seewhy.analyzers.interface import Analyzer, AnalyzerResult, AuditContext, A
 from seewhy.errors import ReleaseReadError
 from seewhy.release.local import display, open_release
 from seewhy.release.model import FileKind, Release, ReleaseFile, ReleaseIssue
+from seewhy.report.grouping import group_findings
 from seewhy.report.model import (
     AnalyzerOutcome,
     CoverageStatus,
@@ -144,6 +145,7 @@ def audit_release(
         (f for r in results for f in r.findings),
         key=_finding_order,
     )
+    findings = list(group_findings(findings))  # one finding per repeated problem, with a count
     facts = [f for r in results for f in r.facts]
     verdicts = [v for r in results for v in r.verdicts]
     steps: dict[str, list[CoverageStep]] = {f.path: [] for f in release.files}
@@ -179,6 +181,7 @@ def audit_release(
             file_count=len(release.files),
             total_bytes=release.total_bytes,
             bytes_read=release.meter.bytes_read,
+            bytes_hashed=release.meter.bytes_hashed,
             repo_id=release.hub.repo_id if release.hub else None,
             revision=release.hub.revision if release.hub else None,
             refs=release.hub.refs if release.hub else (),

@@ -10,9 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from seewhy.budget import (
+    DEFAULT_FILE_MEMORY,
+    DEFAULT_FILE_TIMEOUT,
+    DEFAULT_RELEASE_TIMEOUT,
+    Budget,
+    BudgetExceeded,
+)
 from seewhy.formats.interface import Problem
 from seewhy.formats.modelcard import ModelCard, parse_card
 from seewhy.release.model import Release, ReleaseFile
+from seewhy.report.humanize import clip
 from seewhy.report.model import (
     CoverageStatus,
     CoverageStep,
@@ -27,9 +35,17 @@ from seewhy.report.rules import Rule, RuleRegistry, registry
 
 @dataclass(frozen=True)
 class AuditOptions:
-    """What the user asked for that analyzers may need to know."""
+    """What the user asked for that analyzers may need to know.
+
+    The budgets (``None``: unbounded) are what one analyzer may spend on one
+    file (seconds, bytes of address space) and what all analyzers may spend
+    on the files of the release (seconds); see :mod:`seewhy.budget`.
+    """
 
     hash_files: bool = False
+    file_timeout: float | None = DEFAULT_FILE_TIMEOUT
+    file_memory: int | None = DEFAULT_FILE_MEMORY
+    release_timeout: float | None = DEFAULT_RELEASE_TIMEOUT
 
 
 @dataclass
@@ -43,6 +59,12 @@ class AuditContext:
     options: AuditOptions = field(default_factory=AuditOptions)
     rules: RuleRegistry = field(default_factory=registry)
     cache: dict[tuple[str, str], object] = field(default_factory=dict)
+    budget: Budget = field(init=False, repr=False)
+    """The time and memory budgets of :attr:`options`, shared by every analyzer."""
+
+    def __post_init__(self) -> None:
+        o = self.options
+        self.budget = Budget(o.file_timeout, o.file_memory, o.release_timeout)
 
 
 @dataclass
@@ -72,6 +94,7 @@ class ResultBuilder:
         self.analyzer = analyzer
         self.rules = rules
         self.result = AnalyzerResult()
+        self._skipped = 0  # files not analysed because the release budget was spent
 
     def finding(
         self,
@@ -141,6 +164,25 @@ class ResultBuilder:
             )
         )
 
+    def over_budget(self, path: str, exc: BudgetExceeded) -> None:
+        """Record that the analysis of ``path`` ran out of budget: inconclusive, with the reason.
+
+        One finding per file; when the release budget is spent, one finding
+        for the first file not analysed and a coverage step for each.
+        """
+        self.cover(path, CoverageStatus.INCONCLUSIVE, exc.reason)
+        if exc.kind == "release" and not exc.started:
+            self._skipped += 1
+            if self._skipped > 1:
+                return
+            message = (
+                f"{exc.reason}; {path} and the files after it were not analysed by "
+                f"{self.analyzer} (each is inconclusive)"
+            )
+        else:
+            message = f"{path}: {exc.reason}; the file is not fully checked"
+        self.finding(BUDGET_RULE, message, (Evidence(path=path, note=exc.reason),))
+
     def cover(
         self, path: str, status: CoverageStatus, detail: str = "", *, deferred: bool = False
     ) -> None:
@@ -154,13 +196,14 @@ class ResultBuilder:
         self.result.coverage.append((path, step))
 
 
+BUDGET_RULE = "SW-GEN-010"
+"""The rule of a file whose analysis ran out of its time or memory budget."""
+
 EXCERPT_MAX = 240
 
 
 def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= EXCERPT_MAX:
-        return text
-    return text[: EXCERPT_MAX - 1] + "…"
+    return None if text is None else clip(text, EXCERPT_MAX)
 
 
 MAX_CARD_BYTES = 4 * 1024 * 1024

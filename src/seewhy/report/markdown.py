@@ -6,29 +6,44 @@ it renders as the literal text, never as Markdown or HTML.
 
 from __future__ import annotations
 
-import html
-
-from seewhy.report.humanize import evidence_text, fact_text, human_bytes, where
-from seewhy.report.model import Finding, Report, Severity
-from seewhy.report.sections import split_facts
-
-_MD_SPECIAL = str.maketrans(
-    {c: "\\" + c for c in "\\`*_[]|~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+from seewhy.report.humanize import (
+    bytes_read_text,
+    evidence_text,
+    fact_text,
+    headline,
+    human_bytes,
+    occurrences_text,
+    where,
 )
+from seewhy.report.model import Finding, Report, Severity
+from seewhy.report.sections import findings_by_severity, split_facts
+
+# Backslash escapes work in table cells (GFM drops the backslash of ``\\|`` before
+# splitting cells) and in the text inside raw ``<code>`` tags, which is Markdown too.
+_MD_SPECIAL = str.maketrans(
+    {c: "\\" + c for c in "\\`*_[]|~#!$"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+)
+# Control characters (what str.split() leaves of them) show as visible \xNN escapes.
+_MD_SPECIAL.update({c: f"\\\\x{c:02x}" for c in [*range(0x20), 0x7F] if not chr(c).isspace()})
 
 
 def md(text: str) -> str:
-    """Escape untrusted text for inline Markdown (one line)."""
+    """Escape untrusted text for inline Markdown: one line, safe in a table cell."""
     return " ".join(text.split()).translate(_MD_SPECIAL)
 
 
 def code(text: str) -> str:
-    """Untrusted text as inline code that cannot break out."""
-    return "<code>" + html.escape(" ".join(text.split())) + "</code>"
+    """Untrusted text as inline code that cannot break out (of the span or a table cell)."""
+    return "<code>" + md(text) + "</code>"
 
 
 def format_markdown(report: Report) -> str:
-    """The report as GitHub-flavoured Markdown."""
+    """The report as GitHub-flavoured Markdown.
+
+    Top-down: a summary, verdicts, findings by severity, files not fully
+    checked, facts, the framework grids (MOF, OSAI), then every file's
+    coverage in a folded section.
+    """
     out: list[str] = []
     rel = report.release
     out.append(f"## seewhy audit: {md(rel.name)}\n")
@@ -37,7 +52,7 @@ def format_markdown(report: Report) -> str:
     inconclusive = report.inconclusive_files()
     out.append("| | |\n|---|---|")
     out.append(f"| Files | {rel.file_count:,} ({human_bytes(rel.total_bytes)}) |")
-    out.append(f"| Bytes read by the audit | {human_bytes(rel.bytes_read)} |")
+    out.append(f"| Bytes read by the audit | {md(bytes_read_text(rel))} |")
     out.append(f"| Findings | {sev} |")
     out.append(f"| Files not fully checked | {len(inconclusive)} |")
     out.append(f"| seewhy | {md(report.metadata.version)}, {md(report.metadata.generated_at)} |\n")
@@ -46,6 +61,21 @@ def format_markdown(report: Report) -> str:
         out.append("| Question | Answer | Why |\n|---|---|---|")
         for v in report.verdicts:
             out.append(f"| {md(v.topic.replace('_', ' '))} | **{md(v.value)}** | {md(v.reason)} |")
+        out.append("")
+    out.append("### Findings\n")
+    findings = findings_by_severity(report)
+    if not findings:
+        out.append("No findings.\n")
+    for finding in findings:
+        out.extend(_finding(finding))
+    if findings:
+        out.append("")
+    if inconclusive:
+        out.append("### Not fully checked\n")
+        out.append("A file listed here is **not** known to be clean.\n")
+        for cov in inconclusive:
+            details = "; ".join(md(s.detail) for s in cov.steps if not s.status.conclusive)
+            out.append(f"- {code(cov.path)} ({md(cov.kind)}): {cov.status.value} — {details}")
         out.append("")
     sections = split_facts(report)
     if sections.general:
@@ -67,20 +97,6 @@ def format_markdown(report: Report) -> str:
                 for r in rows
             )
             out.append("")
-    out.append("### Findings\n")
-    if not report.findings:
-        out.append("No findings.\n")
-    for finding in report.findings:
-        out.extend(_finding(finding))
-    if report.findings:
-        out.append("")
-    if inconclusive:
-        out.append("### Not fully checked\n")
-        out.append("A file listed here is **not** known to be clean.\n")
-        for cov in inconclusive:
-            details = "; ".join(md(s.detail) for s in cov.steps if not s.status.conclusive)
-            out.append(f"- {code(cov.path)} ({md(cov.kind)}): {cov.status.value} — {details}")
-        out.append("")
     out.append("<details><summary>Coverage: every file</summary>\n")
     out.append("| File | Kind | Size | Status |\n|---|---|---|---|")
     for cov in report.coverage:
@@ -92,12 +108,15 @@ def format_markdown(report: Report) -> str:
 
 
 def _finding(f: Finding) -> list[str]:
-    lines = [f"- **{f.severity.value.upper()}** `{f.rule_id}` {md(f.title)}: {md(f.message)}"]
+    line = f"- **{f.severity.value.upper()}** `{f.rule_id}` {md(headline(f))}"
+    if f.occurrences > 1:
+        line += f" _({md(occurrences_text(f))})_"
+    lines = [line]
     for ev in f.evidence:
-        line = f"  - {code(where(ev))}"
+        item = f"  - {code(where(ev))}"
         if ev.excerpt:
-            line += f" {code(ev.excerpt)}"
+            item += f" {code(ev.excerpt)}"
         if ev.note:
-            line += f" — {md(ev.note)}"
-        lines.append(line)
+            item += f" — {md(ev.note)}"
+        lines.append(item)
     return lines

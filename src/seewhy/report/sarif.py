@@ -11,6 +11,11 @@ audit hashed it, and its coverage status; files that could not be fully checked
 are also reported as tool notifications, so that no viewer mistakes them for
 clean ones.
 
+Repeated findings arrive grouped (:mod:`seewhy.report.grouping`): a group is
+one result, its first location primary and the others related locations, with
+the count in its message and ``properties.occurrences`` — one alert per
+problem in code scanning rather than hundreds.
+
 Like every formatter this is a pure function of the report: no filtering, no
 clock reads, no I/O; the same report gives the same bytes.
 """
@@ -24,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from seewhy.report.grouping import message_template
 from seewhy.report.model import (
     Confidence,
     CoverageStatus,
@@ -259,6 +265,11 @@ def _message(f: Finding) -> str:
         text += "\n\nEvidence: " + " | ".join(excerpts[:3])
         if len(excerpts) > 3:
             text += f" (and {len(excerpts) - 3} more)"
+    if f.occurrences > 1:
+        text += (
+            f"\n\n{f.occurrences} occurrences, grouped into this result; "
+            f"its locations list the first {len(f.evidence)}."
+        )
     return text
 
 
@@ -266,16 +277,19 @@ def finding_fingerprint(f: Finding) -> str:
     """A hash that stays the same when the same finding is reported again.
 
     It covers the rule id, the message and where the first piece of evidence
-    points (path, line, offset, pointer); never the run or its time.
+    points (path, line, offset, pointer); never the run or its time. A grouped
+    finding (``occurrences`` > 1) hashes its message's template, so that a
+    count changing between runs does not make it a new alert.
     """
     ev = f.evidence[0] if f.evidence else Evidence()
+    message = message_template(f.message) if f.occurrences > 1 else f.message
     parts = [
         f.rule_id,
         ev.path or "",
         "" if ev.line is None else str(ev.line),
         "" if ev.offset is None else str(ev.offset),
         ev.pointer or "",
-        " ".join(f.message.split()),
+        " ".join(message.split()),
     ]
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
 
@@ -295,6 +309,7 @@ def _result(f: Finding, rule_index: int, artifact_index: dict[str, int]) -> dict
                 "confidence": f.confidence.value,
                 "analyzer": f.analyzer,
                 "cwe": f.cwe,
+                "occurrences": f.occurrences if f.occurrences > 1 else None,
             }
         ),
     }

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seewhy.errors import ReportError
-from seewhy.report.model import Fact, Report
+from seewhy.report.model import Fact, Finding, Report, Severity
 
 _MOF_ITEM = re.compile(r"^openness\.mof\.[a-z0-9_]+$")
 _OSAI_ITEM = re.compile(r"^openness\.osai\.[a-z0-9_]+$")
@@ -27,6 +27,21 @@ EXPORT_ONLY = frozenset(
         "openness.mof.release",
         "openness.osai.system",
     }
+)
+
+
+# The facts the short terminal view shows, in this order (the rest: ``--details``).
+KEY_FACTS = (
+    "hf_cache",
+    "architecture",
+    "parameter_count",
+    "quantization",
+    "context_length",
+    "license.documents",
+    "declared_license",
+    "openness.mof.class",
+    "openness.osai.score",
+    "provenance.signature",
 )
 
 
@@ -94,3 +109,25 @@ def openness_mapping(report: Report, key: str) -> Mapping[str, Any]:
             f"the report has no {key} fact: audit the release with the openness analyzer"
         )
     return fact.value
+
+
+def findings_by_severity(report: Report) -> tuple[Finding, ...]:
+    """The report's findings, most severe first (stable within a severity)."""
+    return tuple(sorted(report.findings, key=lambda f: -f.severity.rank))
+
+
+def key_facts(general: tuple[Fact, ...]) -> tuple[Fact, ...]:
+    """The facts of :data:`KEY_FACTS` present in ``general``, in that order.
+
+    ``declared_license`` only stands in when no license document was identified.
+    """
+    by_key = {f.key: f for f in general}
+    keys = [k for k in KEY_FACTS if k in by_key]
+    if "license.documents" in keys and "declared_license" in keys:
+        keys.remove("declared_license")
+    return tuple(by_key[k] for k in keys)
+
+
+def below(findings: tuple[Finding, ...], threshold: Severity) -> int:
+    """How many of ``findings`` are below ``threshold``."""
+    return sum(1 for f in findings if f.severity.rank < threshold.rank)

@@ -1,5 +1,11 @@
 """The readable terminal summary (rich), rendered to a string.
 
+It reads top-down: verdicts, then findings by severity, then facts, then the
+framework grids (MOF, Open Source AI Index). The default view is short:
+verdicts, findings above info, the key facts and one line on coverage;
+``details=True`` shows everything (every finding, every fact, the coverage of
+every file and the grids).
+
 Untrusted strings go into ``rich.text.Text`` objects, never into markup, so
 a file name like ``[red]x[/red]`` prints as itself.
 """
@@ -13,9 +19,25 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from seewhy.report.humanize import evidence_text, fact_text, human_bytes, where
-from seewhy.report.model import Fact, Report, Severity
-from seewhy.report.sections import Row, split_facts
+from seewhy.report.humanize import (
+    bytes_read_text,
+    evidence_text,
+    fact_text,
+    headline,
+    human_bytes,
+    occurrences_text,
+    plural,
+    where,
+)
+from seewhy.report.model import Fact, FileCoverage, Finding, Report, Severity
+from seewhy.report.sections import (
+    FactSections,
+    Row,
+    below,
+    findings_by_severity,
+    key_facts,
+    split_facts,
+)
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -38,8 +60,14 @@ VERDICT_STYLE = {
 }
 
 
-def format_text(report: Report, *, color: bool = False, width: int = 100) -> str:
-    """The report as a terminal summary; ANSI colours only when ``color``."""
+def format_text(
+    report: Report, *, color: bool = False, width: int = 100, details: bool = False
+) -> str:
+    """The report as a terminal summary; ANSI colours only when ``color``.
+
+    Short by default; ``details`` adds info findings, every fact, the MOF and
+    OSAI grids and the coverage of every file.
+    """
     buf = io.StringIO()
     console = Console(
         file=buf,
@@ -63,38 +91,62 @@ def format_text(report: Report, *, color: bool = False, width: int = 100) -> str
                 Text(v.reason),
             )
         console.print(table)
-    sections = split_facts(report)
-    if sections.general:
-        console.print(_facts(sections.general))
-    for title, rows in (
-        ("Model Openness Framework components", sections.mof),
-        ("European Open Source AI Index", sections.osai),
-    ):
-        if rows:
-            console.print(_grading(title, rows))
-    console.print(_findings(report))
+    findings = findings_by_severity(report)
+    shown = findings if details else tuple(f for f in findings if f.severity is not Severity.INFO)
+    console.print(_findings(shown, details=details, total=len(findings)))
     inconclusive = report.inconclusive_files()
-    if inconclusive:
-        table = Table(title="Not fully checked (not known to be clean)", title_justify="left")
-        table.add_column("File", overflow="fold")
-        table.add_column("Kind")
-        table.add_column("Why", overflow="fold")
-        for cov in inconclusive:
-            why = "; ".join(s.detail for s in cov.steps if not s.status.conclusive)
-            table.add_row(Text(cov.path), Text(cov.kind), Text(why))
-        console.print(table)
+    if details and inconclusive:
+        console.print(_not_checked(inconclusive))
+    elif not details:
+        console.print(_coverage_line(report))
+    sections = split_facts(report)
+    facts = sections.general if details else key_facts(sections.general)
+    if facts:
+        console.print(_facts(facts, title="Facts" if details else "Key facts"))
+    if details:
+        for title, rows in (
+            ("Model Openness Framework components", sections.mof),
+            ("European Open Source AI Index", sections.osai),
+        ):
+            if rows:
+                console.print(_grading(title, rows))
+        if report.coverage:
+            console.print(_coverage(report.coverage))
     errored = [a for a in report.analyzers if a.status == "errored"]
     for outcome in errored:
         console.print(Text(f"analyzer {outcome.analyzer} failed: {outcome.message}", "red"))
+    if not details:
+        more = _left_out(report, findings, len(sections.general) - len(facts), sections)
+        if more:
+            console.print(Text(f"--details shows {more}.", "dim"))
     return buf.getvalue()
+
+
+def _left_out(
+    report: Report, findings: tuple[Finding, ...], facts: int, sections: FactSections
+) -> str:
+    """What the short view leaves out, in words."""
+    parts: list[str] = []
+    n_info = below(findings, Severity.LOW)
+    if n_info:
+        parts.append(plural(n_info, "info finding"))
+    if facts > 0:
+        parts.append(plural(facts, "more fact"))
+    grids = [name for name, rows in (("MOF", sections.mof), ("OSAI", sections.osai)) if rows]
+    if grids:
+        parts.append(f"the {' and '.join(grids)} grid{'s' if len(grids) > 1 else ''}")
+    if report.coverage:
+        parts.append("the coverage of every file")
+    if len(parts) > 1:
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return parts[0] if parts else ""
 
 
 def _header(report: Report) -> Panel:
     rel = report.release
     counts = report.severity_counts()
     line = Text()
-    line.append(f"{rel.file_count:,} files, {human_bytes(rel.total_bytes)}; ")
-    line.append(f"read {human_bytes(rel.bytes_read)}; findings: ")
+    line.append(f"{plural(rel.file_count, 'file')}, {human_bytes(rel.total_bytes)}; findings: ")
     parts = [(f"{counts[s]} {s.value}", SEVERITY_STYLE[s]) for s in Severity if counts[s]]
     if not parts:
         line.append("none", "green")
@@ -104,9 +156,68 @@ def _header(report: Report) -> Panel:
     n_inc = len(report.inconclusive_files())
     line.append(f"; not fully checked: {n_inc}", "yellow" if n_inc else "green")
     return Panel(
-        Group(Text(f"seewhy {report.metadata.version} — {rel.name}", "bold"), line),
+        Group(
+            Text(f"seewhy {report.metadata.version} — {rel.name}", "bold"),
+            line,
+            Text(f"bytes: {bytes_read_text(rel)}", "dim"),
+        ),
         expand=False,
     )
+
+
+SHOWN_NOT_CHECKED = 3
+
+
+def _coverage_line(report: Report) -> Text:
+    """One line on coverage for the short view."""
+    total = len(report.coverage)
+    inconclusive = report.inconclusive_files()
+    if not total:
+        return Text("Coverage: the release has no files; nothing was checked.", "yellow")
+    if not inconclusive:
+        parsed = sum(1 for c in report.coverage if c.status.value == "parsed")
+        return Text(
+            f"Coverage: {'the one file' if total == 1 else f'all {total:,} files'} checked "
+            f"({parsed:,} parsed, {total - parsed:,} needing no parsing).",
+            "green",
+        )
+    names = ", ".join(f"{c.path} ({c.status.value})" for c in inconclusive[:SHOWN_NOT_CHECKED])
+    if len(inconclusive) > SHOWN_NOT_CHECKED:
+        names += f" and {len(inconclusive) - SHOWN_NOT_CHECKED:,} more"
+    line = Text("Not fully checked", "bold yellow")
+    line.append(
+        f": {len(inconclusive):,} of {plural(total, 'file')}, not known to be clean: ", "yellow"
+    )
+    line.append(names)
+    return line
+
+
+def _not_checked(inconclusive: tuple[FileCoverage, ...]) -> Table:
+    table = Table(title="Not fully checked (not known to be clean)", title_justify="left")
+    table.add_column("File", overflow="fold")
+    table.add_column("Kind")
+    table.add_column("Why", overflow="fold")
+    for cov in inconclusive:
+        why = "; ".join(s.detail for s in cov.steps if not s.status.conclusive)
+        table.add_row(Text(cov.path), Text(cov.kind), Text(why))
+    return table
+
+
+def _coverage(coverage: tuple[FileCoverage, ...]) -> Table:
+    table = Table(title="Coverage: every file", title_justify="left")
+    table.add_column("File", overflow="fold")
+    table.add_column("Kind")
+    table.add_column("Size", justify="right")
+    table.add_column("Status")
+    for cov in coverage:
+        status = cov.status.value
+        table.add_row(
+            Text(cov.path),
+            Text(cov.kind),
+            Text(human_bytes(cov.size)),
+            Text(status, "green" if cov.status.conclusive else "yellow"),
+        )
+    return table
 
 
 STATUS_STYLE = {
@@ -135,8 +246,8 @@ def _grading(title: str, rows: tuple[Row, ...]) -> Table:
     return table
 
 
-def _facts(facts: tuple[Fact, ...]) -> Table:
-    table = Table(title="Facts", title_justify="left", show_lines=False)
+def _facts(facts: tuple[Fact, ...], *, title: str) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("Fact", style="bold")
     table.add_column("Value", overflow="fold")
     table.add_column("Evidence", overflow="fold", style="dim")
@@ -146,23 +257,41 @@ def _facts(facts: tuple[Fact, ...]) -> Table:
     return table
 
 
-def _findings(report: Report) -> Table | Text:
-    if not report.findings:
+PLACES_SHOWN = 5
+
+
+def _findings(shown: tuple[Finding, ...], *, details: bool, total: int) -> Table | Text:
+    if not shown:
+        if total:
+            return Text("No findings above info.", "green")
         return Text("No findings.", "green")
-    table = Table(title="Findings", title_justify="left")
+    title = "Findings" if details or len(shown) == total else "Findings above info"
+    table = Table(title=title, title_justify="left")
     table.add_column("Severity")
     table.add_column("Rule")
     table.add_column("What", overflow="fold")
     table.add_column("Where", overflow="fold")
-    for f in report.findings:
-        ev = f.evidence[0] if f.evidence else None
-        where_text = Text(where(ev) if ev else "")
-        if ev is not None and ev.excerpt:
-            where_text.append("\n" + ev.excerpt, "dim")
+    for f in shown:
+        what = Text(headline(f))
+        if f.occurrences > 1:
+            what.append("\n" + occurrences_text(f), "italic")
         table.add_row(
             Text(f.severity.value, SEVERITY_STYLE[f.severity]),
             Text(f.rule_id),
-            Text(f"{f.title}: {f.message}"),
-            where_text,
+            what,
+            _places(f, PLACES_SHOWN if details else 1),
         )
     return table
+
+
+def _places(f: Finding, limit: int) -> Text:
+    """Where a finding points: the first ``limit`` pieces of evidence, then a count."""
+    out = Text()
+    for i, ev in enumerate(f.evidence[:limit]):
+        out.append(("\n" if i else "") + where(ev))
+        if ev.excerpt:
+            out.append("\n" + ev.excerpt, "dim")
+    hidden = len(f.evidence) - limit
+    if hidden > 0:
+        out.append(f"\n(and {hidden} more place{'s' if hidden != 1 else ''})", "dim")
+    return out

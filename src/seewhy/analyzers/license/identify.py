@@ -38,6 +38,7 @@ from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.gguf import GgufInfo, parse_gguf
 from seewhy.formats.modelcard import ModelCard
 from seewhy.release.model import FileKind, Release, ReleaseFile
+from seewhy.report.humanize import clip
 
 __all__ = [
     "CACHE_KEY",
@@ -243,9 +244,7 @@ def _join(*notes: str | None) -> str | None:
 
 
 def _clip(text: str | None, limit: int = EXCERPT_MAX) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 1].rstrip() + "…"
+    return None if text is None else clip(text, limit)
 
 
 # ---------------------------------------------------------------- release

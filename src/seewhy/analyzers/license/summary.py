@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from seewhy.analyzers.license.model import LicenseMatch, Location
+from seewhy.report.humanize import clip
 
 __all__ = ["describe"]
 
@@ -44,7 +45,7 @@ def describe(matches: Sequence[LicenseMatch]) -> str:
         if m.note:
             lines.append(f"  note: {m.note}")
         for t in m.tags:
-            quote = t.quote if len(t.quote) <= QUOTE_SHOWN else t.quote[: QUOTE_SHOWN - 1] + "…"
+            quote = clip(t.quote, QUOTE_SHOWN)
             conflict = f" — {t.osd_conflict}" if t.osd_conflict else ""
             lines.append(f"  {t.tag}{conflict}\n    {_where(t.location)}: “{quote}”")
         if not m.tags:

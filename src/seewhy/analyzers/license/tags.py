@@ -14,6 +14,7 @@ import re
 from seewhy.analyzers.license.kb import ClauseRule, ClauseSpec, KnowledgeBase
 from seewhy.analyzers.license.model import ClauseTag, Location
 from seewhy.analyzers.license.normalize import Doc
+from seewhy.report.humanize import ELLIPSIS, clip
 
 __all__ = ["QUOTE_MAX", "tag_text"]
 
@@ -109,11 +110,13 @@ def _tag(
     a, b = sentence.start, max(sentence.end, t1)
     quote = doc.text(a, b)
     if len(quote) > QUOTE_MAX:
+        # Around the match; an ellipsis wherever the sentence goes on (clip adds the last one).
         a, b = max(sentence.start, t0 - 20), min(b, t1 + 25)
-        quote = doc.text(a, b)
-        if len(quote) > QUOTE_MAX:
-            quote = quote[: QUOTE_MAX - 1].rstrip()
-        quote = ("…" if a > sentence.start else "") + quote + ("…" if b < sentence.end else "")
+        lead = ELLIPSIS if a > sentence.start else ""
+        quote = clip(doc.text(a, b), QUOTE_MAX - len(lead) - 1)
+        if b < sentence.end and not quote.endswith(ELLIPSIS):
+            quote += ELLIPSIS
+        quote = lead + quote
     first, last = doc.lines_of(a, b)
     return ClauseTag(
         tag=spec.tag,

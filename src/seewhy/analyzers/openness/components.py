@@ -15,6 +15,7 @@ from typing import Literal
 
 from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.snapshot import Link, Snapshot
+from seewhy.report.humanize import clip
 from seewhy.report.model import Evidence
 
 Where = Literal["release", "card", "link"]
@@ -48,7 +49,7 @@ class Sighting:
             line=self.line,
             pointer=self.pointer,
             offset=self.offset,
-            excerpt=excerpt[:240] if excerpt else None,
+            excerpt=clip(excerpt, 240) if excerpt else None,
             note=self.note,
         )
 

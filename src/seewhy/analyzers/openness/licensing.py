@@ -16,6 +16,7 @@ from typing import Literal
 
 from seewhy.analyzers.license.model import ClauseTag, LicenseMatch, ReleaseLicenses
 from seewhy.analyzers.openness import tables
+from seewhy.report.humanize import clip
 from seewhy.report.model import Evidence
 
 LicenseState = Literal["none", "unidentified", "restricted", "not-open", "open"]
@@ -115,9 +116,7 @@ def tag_evidence(t: ClauseTag) -> Evidence:
 
 
 def _clip(text: str | None, limit: int = 240) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 1] + "…"
+    return None if text is None else clip(text, limit)
 
 
 def is_restrictive(tag: ClauseTag) -> bool:

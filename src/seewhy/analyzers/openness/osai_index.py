@@ -252,24 +252,48 @@ def _paper(x: _Inputs) -> _Graded:
     )
 
 
+MODELCARD_TOPICS = ("uses", "limitations", "evaluation", "training")
+"""Names of the osai.yaml ``modelcard_sections`` patterns, in their order."""
+# A topic is also covered where the MOF grid found its component in the card (a
+# model-index is evaluation results): one detection, so the two grids agree.
+TOPIC_COMPONENTS = {"evaluation": ("Evaluation results",)}
+
+
+def _card_topics(x: _Inputs, card: CardText) -> list[str]:
+    t = tables.osai()
+    covered: list[str] = []
+    for name, pattern in zip(MODELCARD_TOPICS, t.modelcard_sections, strict=True):
+        by_heading = any(pattern.search(s.title) for s in card.sections)
+        by_component = any(
+            s.path == card.path and s.where != "link"
+            for c in TOPIC_COMPONENTS.get(name, ())
+            if c in x.detected
+            for s in x.detected[c].sightings
+        )
+        if by_heading or by_component:
+            covered.append(name)
+    return covered
+
+
 def _modelcard(x: _Inputs) -> _Graded:
     card = x.snap.card
     if card is None:
         return "unknown", "no model card in this snapshot", None, ()
-    t = tables.osai()
-    covered = [p for p in t.modelcard_sections if any(p.search(s.title) for s in card.sections)]
+    covered = _card_topics(x, card)
     ev = Evidence(path=card.path, note=f"{len(card.sections)} sections")
-    if card.card.has_front_matter and len(covered) == len(t.modelcard_sections):
+    if card.card.has_front_matter and len(covered) == len(MODELCARD_TOPICS):
         return (
             "open",
             "model card with metadata and sections on uses, limitations, evaluation and training",
             card.path,
             (ev,),
         )
+    missing = [name for name in MODELCARD_TOPICS if name not in covered]
     return (
         "partial",
-        f"model card covers {len(covered)} of {len(t.modelcard_sections)} expected topics "
-        "(uses, limitations, evaluation, training)",
+        f"model card covers {len(covered)} of {len(MODELCARD_TOPICS)} expected topics"
+        + (f" ({', '.join(covered)})" if covered else "")
+        + (f"; missing: {', '.join(missing)}" if missing else "; no metadata block"),
         card.path,
         (ev,),
     )
