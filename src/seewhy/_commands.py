@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, assert_never
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, assert_never
 
 import typer
 import typer.core
@@ -533,17 +533,17 @@ def _output_folder(sources: list[str], fmt: OutputFormat, output: Path | None) -
     return None
 
 
-def _limits(file_timeout: float | None, file_memory: int | None) -> dict[str, float | int]:
-    """Per-file budgets as keyword arguments of :func:`seewhy.audit`."""
+def _limits(file_timeout: float | None, file_memory: int | None) -> dict[str, Any]:
+    """Per-file budgets as keyword arguments of :func:`seewhy.audit` (seconds, bytes)."""
     if file_timeout is not None and not file_timeout > 0:
         raise UsageError(f"--file-timeout must be a number of seconds above 0, not {file_timeout}")
     if file_memory is not None and file_memory < 1:
         raise UsageError(f"--file-memory must be at least 1 MiB, not {file_memory}")
-    limits: dict[str, float | int] = {}
+    limits: dict[str, Any] = {}
     if file_timeout is not None:
         limits["file_timeout"] = file_timeout
     if file_memory is not None:
-        limits["file_memory"] = file_memory
+        limits["file_memory"] = file_memory * 1024 * 1024
     return limits
 
 
