@@ -9,6 +9,12 @@ reader (Python's :mod:`zipfile`, ``unzip``) would see a different archive,
 the listing records a :class:`~seewhy.formats.interface.Problem`; only what
 stops every reader raises :class:`~seewhy.errors.FormatError`.
 
+For tar archives, :class:`SourceFile` gives :mod:`tarfile` a read-only file
+object over a Source that refuses any single read above a cap (a hostile
+header cannot make it allocate), and :func:`legacy_torch_tar` tells the
+pre-1.6 tar layout of ``torch.save`` (members ``sys_info``, ``pickle``,
+``storages``, ``tensors``) from any other tar.
+
 Every read is bounded: the end-record scan reads at most the last 65,557
 bytes, the central directory is checked against the file size (and a cap)
 before it is read, and per member only the local header and a name no longer
@@ -19,9 +25,11 @@ stops one byte past its limit. Nothing is ever extracted to disk.
 
 from __future__ import annotations
 
+import io
 import re
 import stat
 import struct
+import tarfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,12 +39,18 @@ from seewhy.formats.interface import Problem, Source, read_exact
 
 __all__ = [
     "INFO_CODES",
+    "LEGACY_TORCH_MEMBERS",
     "METHOD_DEFLATED",
     "METHOD_STORED",
     "PROBLEM_CODES",
+    "TAR_ERRORS",
+    "ReadLimit",
+    "SourceFile",
     "ZipListing",
     "ZipMember",
     "crc_ok",
+    "iter_member",
+    "legacy_torch_tar",
     "read_member",
     "read_member_head",
     "read_zip",
@@ -1135,3 +1149,146 @@ def read_member_head(source: Source, member: ZipMember, max_bytes: int) -> bytes
 def crc_ok(data: bytes, member: ZipMember) -> bool:
     """Whether ``data`` matches the CRC-32 the central directory records."""
     return zlib.crc32(data) & _U32_MAX == member.crc32
+
+
+def iter_member(
+    source: Source, member: ZipMember, *, max_bytes: int, chunk: int = _READ_CHUNK
+) -> Iterator[bytes]:
+    """Yield a member's uncompressed bytes (stored or deflate) in chunks, at most ``max_bytes``.
+
+    Nothing past ``max_bytes + 1`` bytes is ever inflated; a longer member
+    raises ``zip.member-too-large`` once it goes past the cap. Raises
+    :class:`~seewhy.errors.FormatError` like :func:`read_member`.
+    """
+    start, end = _check_readable(source, member)
+    produced = 0
+    if member.method == METHOD_STORED:
+        if member.compressed_size > max_bytes:
+            raise FormatError(
+                "zip.member-too-large",
+                f"{member.name!r} is {member.compressed_size} bytes; the limit is {max_bytes}",
+                start,
+            )
+        position = start
+        while position < end:
+            data = read_exact(source, position, min(chunk, end - position), "member data")
+            position += len(data)
+            yield data
+        return
+    decompressor = zlib.decompressobj(-15)
+    position = start
+    try:
+        while not decompressor.eof:
+            if decompressor.unconsumed_tail:
+                data = decompressor.decompress(decompressor.unconsumed_tail, chunk)
+            elif position < end:
+                raw = read_exact(
+                    source, position, min(chunk, end - position), "member data", "zip.truncated"
+                )
+                position += len(raw)
+                data = decompressor.decompress(raw, chunk)
+            else:
+                raise FormatError(
+                    "zip.bad-deflate", f"{member.name!r}: the deflate stream ends early", start
+                )
+            produced += len(data)
+            if produced > max_bytes:
+                raise FormatError(
+                    "zip.member-too-large",
+                    f"{member.name!r} inflates past the limit of {max_bytes} bytes",
+                    start,
+                )
+            if data:
+                yield data
+    except zlib.error as error:
+        raise FormatError(
+            "zip.bad-deflate", f"{member.name!r}: corrupt deflate data ({error})", start
+        ) from error
+
+
+# ---------------------------------------------------------------- tar
+
+
+class ReadLimit(Exception):
+    """A guarded reader was asked for more than its cap in one read."""
+
+
+TAR_ERRORS: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    ReadLimit,
+    EOFError,
+    OSError,
+    zlib.error,
+    ValueError,
+)
+"""What listing or reading a hostile tar can raise through :class:`SourceFile`."""
+
+
+class SourceFile(io.RawIOBase):
+    """A read-only, seekable file object over a Source that refuses oversized reads."""
+
+    def __init__(self, source: Source, max_read: int) -> None:
+        super().__init__()
+        self._source = source
+        self._max_read = max_read
+        self._position = 0
+        self.name = "archive"
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._source.size}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        remaining = max(self._source.size - self._position, 0)
+        wanted = remaining if size is None or size < 0 else min(size, remaining)
+        if wanted > self._max_read:
+            raise ReadLimit(f"a single read of {wanted:,} bytes at offset {self._position}")
+        data = self._source.read_at(self._position, wanted) if wanted else b""
+        self._position += len(data)
+        return data
+
+
+LEGACY_TORCH_MEMBERS = frozenset({"pickle", "storages", "tensors"})
+"""Members the pre-1.6 tar loader of ``torch.load`` reads (``sys_info`` is written, not read)."""
+
+_LEGACY_TORCH_SCAN = 16
+
+
+def legacy_torch_tar(source: Source) -> bool:
+    """Whether a tar holds the members the pre-1.6 ``torch.save`` tar layout writes.
+
+    Lists at most the first 16 headers (small reads only): the layout has four
+    regular members, ``sys_info``, ``pickle``, ``tensors`` and ``storages``.
+    """
+    names: set[str] = set()
+    try:
+        with tarfile.open(
+            fileobj=SourceFile(source, 1 << 20),
+            mode="r:",
+            encoding="utf-8",
+            errors="surrogateescape",
+        ) as archive:
+            for _ in range(_LEGACY_TORCH_SCAN):
+                member = archive.next()
+                if member is None:
+                    break
+                if member.isreg():
+                    names.add(member.name)
+    except TAR_ERRORS:
+        pass
+    return names >= LEGACY_TORCH_MEMBERS

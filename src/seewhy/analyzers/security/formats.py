@@ -14,12 +14,13 @@ SavedModel / GraphDef     ops that call Python, touch files; asset names
 ``keras_metadata.pb``     TF-Keras layer configs
 Keras ``.keras`` zip      config.json objects vs the allow-list
 HDF5 (``.h5``)            the ``model_config`` attribute, same checks
-tar, compressed, zip, 7z  member names, links, devices, bombs, trailing data
+tar, compressed, zip, 7z  member names, links, devices, bombs, trailing data;
+.npz non-array members    every member audited (:mod:`seewhy.analyzers.nested`)
 weight files              more than one hard link
 ========================  ====================================================
 
 Every file of these kinds gets a coverage step: ``parsed`` when every check
-ran, ``inconclusive`` when something stayed unread (archive contents, an
+ran, ``inconclusive`` when something stayed unread (an archive member, an
 HDF5 without a Keras config, a parser error), ``unsupported`` for 7z. A
 parser that fails on a file is itself a finding, never a traceback.
 """
@@ -33,9 +34,12 @@ from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuild
 from seewhy.analyzers.security.formats_archives import (
     check_compressed,
     check_hard_links,
+    check_legacy_torch_tar,
+    check_npz,
     check_sevenzip,
     check_tar,
     check_zip,
+    with_context,
 )
 from seewhy.analyzers.security.formats_keras import (
     check_hdf5,
@@ -61,6 +65,8 @@ _BY_KIND: dict[FileKind, tuple[str, Check]] = {
     FileKind.ZIP: ("zip", check_zip),
     FileKind.SEVENZIP: ("7z", check_sevenzip),
     FileKind.COMPRESSED: ("compressed stream", check_compressed),
+    FileKind.NUMPY_ZIP: ("npz", check_npz),
+    FileKind.PYTORCH_LEGACY: ("legacy torch.save tar", check_legacy_torch_tar),
 }
 
 
@@ -114,7 +120,7 @@ class FrameworkFormatsAnalyzer:
             if selected is None:
                 continue
             what, check = selected
-            _run(release, file, b, what, check)
+            _run(release, file, b, what, with_context(check, ctx))
         check_hard_links(release, b)
         return b.result
 

@@ -1,53 +1,79 @@
-"""Archive and snapshot checks: tar members, zip modes, compressed streams, hard links.
+"""Archive and snapshot checks: tar, zip and compressed streams, looked inside.
 
 * Tar archives are listed with the standard library's :mod:`tarfile` over a
-  guarded, read-only file object: nothing is extracted, member data is
-  skipped by seeking, a single read larger than a header cap stops the
-  listing, and the member count is capped. Each member is checked for
-  unsafe names (tar-slip), links that leave the archive, device files and
-  special mode bits, duplicate names and sparse members that expand far
+  guarded, read-only file object: a single read larger than a header cap
+  stops the listing, and the member count is capped. Each member is checked
+  for unsafe names (tar-slip), links that leave the archive, device files
+  and special mode bits, duplicate names and sparse members that expand far
   beyond the archive; bytes after the end of the archive are reported, since
   GNU tar reads on where :mod:`tarfile` stops.
 * Zip archives (the inventory already reports names, links, bombs and
   duplicates) are checked for what it does not: device files and special
   mode bits in the unix attributes.
-* Compressed streams (gzip, bzip2, xz) are decompressed up to a bounded head
-  to tell what they hold and how fast they expand; a compressed tar is
-  listed like a tar, through a decompressing reader with an output cap.
-* 7z and zstd are not read (unsupported / inconclusive).
+* Compressed streams: :func:`seewhy.formats.compression.detect` decides the
+  method once for every analyzer (gzip, zlib, bzip2, xz, lzma, joblib's
+  ``ZF`` container; zstd and lz4 when their modules are installed). A
+  compressed tar is listed like a tar, through a decompressing reader.
+* The regular members of every tar, zip and compressed stream, and the
+  members of an ``.npz`` that are not NumPy arrays, are then analysed by
+  the whole audit through :mod:`seewhy.analyzers.nested`, within a depth,
+  size and ratio budget; the archive's coverage is the worst of its
+  members'. Streams that expand beyond the ratio cap are bombs.
+* The pre-1.6 tar layout of ``torch.save`` is listed and checked like any
+  tar; its four records are the pickle analyzer's, other members are
+  analysed as above.
+* 7z archives are not read (unsupported).
 * Weight files with more than one hard link are listed.
 """
 
 from __future__ import annotations
 
-import bz2
-import io
-import lzma
 import posixpath
 import re
 import stat
 import tarfile
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import PurePosixPath
-from typing import Protocol
 
-from seewhy.analyzers.interface import ResultBuilder
+from seewhy.analyzers.interface import AuditContext, ResultBuilder
+from seewhy.analyzers.nested import Extraction, MemberLimit, budget_for
 from seewhy.analyzers.security.formats_common import Collector, show
-from seewhy.formats.archive import read_zip, unsafe_name_reasons
-from seewhy.formats.compression import compression_of
+from seewhy.formats.archive import (
+    LEGACY_TORCH_MEMBERS,
+    METHOD_DEFLATED,
+    METHOD_STORED,
+    TAR_ERRORS,
+    SourceFile,
+    ZipMember,
+    iter_member,
+    read_zip,
+    unsafe_name_reasons,
+)
+from seewhy.formats.compression import (
+    DECODE_ERRORS,
+    Compression,
+    CompressionLimit,
+    DecompressedReader,
+    detect,
+)
 from seewhy.formats.interface import BytesSource, Source
+from seewhy.formats.numpy import describe_npz
 from seewhy.release.model import FileKind, Release, ReleaseFile
 from seewhy.release.sniff import sniff
 from seewhy.report.model import CoverageStatus, Evidence
 
 __all__ = [
+    "ARCHIVE_CHECKS",
     "check_compressed",
     "check_hard_links",
+    "check_legacy_torch_tar",
+    "check_npz",
     "check_sevenzip",
     "check_tar",
     "check_zip",
+    "with_context",
 ]
 
 MAX_MEMBERS = 100_000
@@ -56,163 +82,34 @@ TRAILING_SCAN = 16 * 1024 * 1024
 SPARSE_BOMB_SIZE = 1 << 30
 SPARSE_BOMB_RATIO = 100
 HEAD_OUTPUT = 64 * 1024
-RATIO_OUTPUT = 16 * 1024 * 1024
-RATIO_INPUT_CAP = 64 * 1024 * 1024
-BOMB_RATIO = 200
-COMPRESSED_TAR_INPUT_CAP = 512 * 1024 * 1024
-COMPRESSED_TAR_OUTPUT_CAP = 4 * 1024 * 1024 * 1024
-READ_CHUNK = 64 * 1024
+READ_CHUNK = 1 << 20
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
-
-
-class _Limit(Exception):
-    """A guarded reader was asked for more than its cap."""
-
-
-_TAR_ERRORS = (tarfile.TarError, _Limit, EOFError, OSError, zlib.error, lzma.LZMAError)
-
-
-# ---------------------------------------------------------------- readers
-
-
-class _SourceFile(io.RawIOBase):
-    """A read-only, seekable file object over a Source that refuses oversized reads."""
-
-    def __init__(self, source: Source, max_read: int) -> None:
-        super().__init__()
-        self._source = source
-        self._max_read = max_read
-        self._position = 0
-        self.name = "archive"
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._source.size}
-        self._position = max(0, base[whence] + offset)
-        return self._position
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def read(self, size: int | None = -1) -> bytes:
-        remaining = max(self._source.size - self._position, 0)
-        wanted = remaining if size is None or size < 0 else min(size, remaining)
-        if wanted > self._max_read:
-            raise _Limit(f"a single read of {wanted:,} bytes at offset {self._position}")
-        data = self._source.read_at(self._position, wanted) if wanted else b""
-        self._position += len(data)
-        return data
-
-
-class _Decompressor(Protocol):
-    @property
-    def needs_input(self) -> bool: ...
-
-    @property
-    def eof(self) -> bool: ...
-
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class _Codec:
-    name: str
-    make: Callable[[], _Decompressor]
-
-
-def _gzip() -> _Decompressor:
-    return _Zlib()
-
-
-class _Zlib:
-    """zlib's decompressor with the bz2/lzma calling convention (internal tail kept)."""
-
-    def __init__(self) -> None:
-        self._inner = zlib.decompressobj(wbits=47)  # gzip or zlib header
-        self._tail = b""
-        self.eof = False
-
-    @property
-    def needs_input(self) -> bool:
-        """Whether all input given so far has been consumed."""
-        return not self._tail
-
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
-        out = self._inner.decompress(self._tail + data, max(max_length, 0))
-        self._tail = self._inner.unconsumed_tail
-        self.eof = self._inner.eof
-        return out
-
-
-_CODECS: dict[str, _Codec] = {
-    "gzip": _Codec("gzip", _gzip),
-    "bz2": _Codec("bzip2", bz2.BZ2Decompressor),
-    "xz": _Codec("xz", lzma.LZMADecompressor),
+_LEGACY_RECORDS = LEGACY_TORCH_MEMBERS | {"sys_info"}
+# Suffixes a compressed stream's name carries, and what the decompressed file is called.
+_STREAM_SUFFIXES = {
+    ".tgz": ".tar",
+    ".tbz2": ".tar",
+    ".tbz": ".tar",
+    ".txz": ".tar",
+    ".gz": "",
+    ".bz2": "",
+    ".xz": "",
+    ".lzma": "",
+    ".zst": "",
+    ".lz4": "",
+    ".z": "",
+    ".zlib": "",
 }
 
-
-def _codec_of(head: bytes) -> _Codec | None:
-    method = compression_of(head)
-    return _CODECS.get(method) if method is not None else None
+_Check = Callable[..., None]
 
 
-class _DecompressingFile(io.RawIOBase):
-    """A forward-only file object that decompresses a Source, with an output cap."""
-
-    def __init__(self, source: Source, codec: _Codec, max_output: int, max_input: int) -> None:
-        super().__init__()
-        self._source = source
-        self._decompressor = codec.make()
-        self._max_output = max_output
-        self._max_input = min(max_input, source.size)
-        self._input = 0
-        self.output = 0
-        self._pending = b""
-        self.name = "archive"
-
-    def readable(self) -> bool:
-        return True
-
-    def _eof(self) -> bool:
-        return self._decompressor.eof
-
-    def read(self, size: int | None = -1) -> bytes:
-        want = READ_CHUNK if size is None or size < 0 else size
-        while len(self._pending) < want and not self._eof():
-            chunk = b""
-            if self._decompressor.needs_input:
-                if self._input >= self._max_input:
-                    break
-                chunk = self._source.read_at(
-                    self._input, min(READ_CHUNK, self._max_input - self._input)
-                )
-                self._input += len(chunk)
-            produced = self._decompressor.decompress(chunk, want - len(self._pending))
-            if not produced and not chunk:
-                break
-            self._pending += produced
-        data, self._pending = self._pending[:want], self._pending[want:]
-        self.output += len(data)
-        if self.output > self._max_output:
-            raise _Limit(f"more than {self._max_output:,} decompressed bytes")
-        return data
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+def with_context(check: _Check, ctx: AuditContext) -> _Check:
+    """``check`` with the audit context bound when it is an archive check (it needs the
+    per-audit budget of :mod:`seewhy.analyzers.nested`); other checks as they are."""
+    return partial(check, ctx=ctx) if check in ARCHIVE_CHECKS else check
 
 
 # ---------------------------------------------------------------- tar
@@ -292,19 +189,30 @@ def _check_member(
         )
 
 
+_OnMember = Callable[[tarfile.TarFile, tarfile.TarInfo], None]
+
+
 def _list_tar(
     archive: tarfile.TarFile,
     file: ReleaseFile,
     collector: Collector,
     archive_size: int,
     stored_in: str = "",
+    on_member: _OnMember | None = None,
 ) -> tuple[_TarState, str | None]:
-    """List members; return the state and why the listing stopped early (None when it did not)."""
+    """List members; return the state and why the listing stopped early (None when it did not).
+
+    ``on_member`` sees every member right after its checks (in a stream, its
+    data can only be read then). A decompression cap (:class:`CompressionLimit`)
+    or a bomb met while extracting (:class:`MemberLimit`) propagates.
+    """
     state = _TarState()
     while True:
         try:
             member = archive.next()
-        except _TAR_ERRORS as exc:
+        except CompressionLimit:
+            raise
+        except TAR_ERRORS as exc:
             return state, f"{type(exc).__name__}: {exc}"
         if member is None:
             return state, None
@@ -312,6 +220,8 @@ def _list_tar(
         if state.members > MAX_MEMBERS:
             return state, f"more than {MAX_MEMBERS:,} members"
         _check_member(member, file, collector, state, archive_size, stored_in)
+        if on_member is not None:
+            on_member(archive, member)
 
 
 def _trailing(source: Source, end: int) -> tuple[int, int] | None:
@@ -319,7 +229,7 @@ def _trailing(source: Source, end: int) -> tuple[int, int] | None:
     position = end
     stop = min(source.size, end + TRAILING_SCAN)
     while position < stop:
-        chunk = source.read_at(position, min(READ_CHUNK * 16, stop - position))
+        chunk = source.read_at(position, min(READ_CHUNK, stop - position))
         if not chunk:
             break
         stripped = chunk.lstrip(b"\x00")
@@ -329,36 +239,94 @@ def _trailing(source: Source, end: int) -> tuple[int, int] | None:
     return None
 
 
-def _open_tar(fileobj: _SourceFile | _DecompressingFile, stream: bool) -> tarfile.TarFile:
-    """Open a tar for listing only: random access (``r:``) or a forward-only stream (``r|``)."""
+def _open_tar(fileobj: SourceFile | DecompressedReader, stream: bool) -> tarfile.TarFile:
+    """Open a tar for reading only: random access (``r:``) or a forward-only stream (``r|``)."""
     if stream:
         return tarfile.open(fileobj=fileobj, mode="r|", encoding="utf-8", errors="surrogateescape")
     return tarfile.open(fileobj=fileobj, mode="r:", encoding="utf-8", errors="surrogateescape")
 
 
 def _listing(
-    fileobj: _SourceFile | _DecompressingFile,
+    fileobj: SourceFile | DecompressedReader,
     stream: bool,
     file: ReleaseFile,
     collector: Collector,
     archive_size: int,
     stored_in: str = "",
+    on_member: _OnMember | None = None,
 ) -> tuple[_TarState, str | None, int] | str:
     """List a tar through ``fileobj``: (state, why it stopped early, end offset), or why it
     would not open."""
     try:
         with _open_tar(fileobj, stream) as archive:
-            state, stopped = _list_tar(archive, file, collector, archive_size, stored_in)
+            state, stopped = _list_tar(archive, file, collector, archive_size, stored_in, on_member)
             return state, stopped, archive.offset
-    except _TAR_ERRORS as exc:
+    except (CompressionLimit, MemberLimit):
+        raise
+    except TAR_ERRORS as exc:
         return f"{type(exc).__name__}: {exc}"
 
 
-def check_tar(release: Release, file: ReleaseFile, b: ResultBuilder) -> None:
-    """List an uncompressed tar archive and check every member (see the module docstring)."""
+def _tar_chunks(archive: tarfile.TarFile, member: tarfile.TarInfo) -> Iterator[bytes]:
+    """A regular member's bytes in chunks (its data is read as the archive is)."""
+    reader = archive.extractfile(member)
+    if reader is None:
+        return
+    with reader:
+        while True:
+            try:
+                chunk = reader.read(READ_CHUNK)
+            except CompressionLimit as exc:
+                raise MemberLimit(exc.message, bomb=exc.kind == "ratio") from exc
+            if not chunk:
+                return
+            yield chunk
+
+
+def _extractor(extraction: Extraction, skip: frozenset[str] = frozenset()) -> _OnMember:
+    """Stream each regular member into ``extraction`` (members named in ``skip`` excepted)."""
+
+    def on_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        if not member.isreg() or member.name in skip:
+            return
+        if member.issparse() and member.size > extraction.budget.limits.max_member_bytes:
+            extraction.skip(member.name, f"sparse member of {member.size:,} bytes")
+            return
+        extraction.add(member.name, _tar_chunks(archive, member), member.size)
+
+    return on_member
+
+
+def check_tar(
+    release: Release,
+    file: ReleaseFile,
+    b: ResultBuilder,
+    ctx: AuditContext | None = None,
+    *,
+    what: str = "tar",
+    skip: frozenset[str] = frozenset(),
+) -> None:
+    """List an uncompressed tar, check every member and analyse the regular ones.
+
+    Members named in ``skip`` are checked but left to another analyzer (the
+    records of a legacy ``torch.save`` tar).
+    """
     collector = Collector(b)
-    with release.open(file) as source:
-        listed = _listing(_SourceFile(source, MAX_HEADER_READ), False, file, collector, file.size)
+    budget, depth = budget_for(release, ctx or AuditContext())
+    with Extraction(file.path, budget, depth) as extraction, release.open(file) as source:
+        on_member = None if extraction.too_deep else _extractor(extraction, skip)
+        try:
+            listed = _listing(
+                SourceFile(source, MAX_HEADER_READ),
+                False,
+                file,
+                collector,
+                file.size,
+                "",
+                on_member,
+            )
+        except MemberLimit as exc:  # no decompression here: a sparse or corrupt member
+            listed = f"MemberLimit: {exc.message}"
         if isinstance(listed, str):
             collector.add(
                 "SW-ARC-008",
@@ -366,65 +334,185 @@ def check_tar(release: Release, file: ReleaseFile, b: ResultBuilder) -> None:
                 Evidence(path=file.path, offset=0),
             )
             collector.emit()
-            b.cover(file.path, CoverageStatus.INCONCLUSIVE, "tar archive could not be listed")
+            b.cover(file.path, CoverageStatus.INCONCLUSIVE, f"{what} archive could not be listed")
             return
         state, stopped, end = listed
         trailing = _trailing(source, end) if stopped is None else None
-    if stopped is not None:
+        if stopped is not None:
+            collector.add(
+                "SW-ARC-008",
+                f"the listing stopped after {state.members} members: {show(stopped)}",
+                Evidence(path=file.path, offset=end),
+            )
+            extraction.reasons.append(f"the listing stopped after {state.members} members")
+        if trailing is not None:
+            at, scanned = trailing
+            message = (
+                f"the listing ends at offset {end} on a header that tarfile rejects (corrupt or "
+                f"truncated), and {file.size - end:,} bytes follow"
+                if at == end
+                else f"the archive ends at offset {end}, but non-zero bytes follow at offset {at}"
+            )
+            collector.add(
+                "SW-ARC-007",
+                message,
+                Evidence(
+                    path=file.path, offset=at, note=f"{scanned:,} bytes after the end scanned"
+                ),
+            )
+            extraction.reasons.append(f"{file.size - at:,} bytes after the end of the archive")
+        _finish(extraction, b, collector, file, f"{what} of {state.members} members")
+
+
+def _finish(
+    extraction: Extraction,
+    b: ResultBuilder,
+    collector: Collector,
+    file: ReleaseFile,
+    what: str,
+) -> None:
+    """Audit what was extracted (or say why not) and cover the archive with the outcome."""
+    if extraction.too_deep:
+        limit = extraction.budget.limits.max_depth
         collector.add(
-            "SW-ARC-008",
-            f"the listing stopped after {state.members} members: {show(stopped)}",
-            Evidence(path=file.path, offset=end),
+            "SW-ARC-010",
+            f"archive nested more than {limit} levels deep: its members are not analysed",
+            Evidence(path=file.path, note=f"nesting level {extraction.depth + 1}"),
         )
-    if trailing is not None:
-        at, scanned = trailing
-        message = (
-            f"the listing ends at offset {end} on a header that tarfile rejects (corrupt or "
-            f"truncated), and {file.size - end:,} bytes follow"
-            if at == end
-            else f"the archive ends at offset {end}, but non-zero bytes follow at offset {at}"
+        collector.emit()
+        b.cover(
+            file.path,
+            CoverageStatus.INCONCLUSIVE,
+            f"{what}; members not analysed: nested more than {limit} archive levels deep",
         )
-        collector.add(
-            "SW-ARC-007",
-            message,
-            Evidence(path=file.path, offset=at, note=f"{scanned:,} bytes after the end scanned"),
-        )
+        return
+    for reason in extraction.reasons:
+        if "cap" in reason or "spent" in reason or "more than" in reason:
+            collector.add("SW-ARC-010", reason, Evidence(path=file.path))
     collector.emit()
-    detail = f"tar of {state.members} members listed; member contents not analysed"
-    if stopped is not None:
-        detail = f"tar listing stopped after {state.members} members; not fully checked"
-    b.cover(file.path, CoverageStatus.INCONCLUSIVE, detail)
+    outcome = extraction.audit(b, what)
+    b.cover(file.path, outcome.status, outcome.detail[:1000])
 
 
-# ---------------------------------------------------------------- zip, 7z
+def check_legacy_torch_tar(
+    release: Release, file: ReleaseFile, b: ResultBuilder, ctx: AuditContext | None = None
+) -> None:
+    """The pre-1.6 ``torch.save`` tar: checked like a tar; its records are the pickle
+    analyzer's, any other member is analysed. Legacy files that are not tars are skipped."""
+    with release.open(file) as source:
+        head = source.read_at(0, 512)
+    if len(head) < 262 or head[257:262] != b"ustar":
+        return
+    check_tar(release, file, b, ctx, what="legacy torch.save tar", skip=_LEGACY_RECORDS)
 
 
-def check_zip(release: Release, file: ReleaseFile, b: ResultBuilder) -> None:
-    """Check the unix modes of a plain zip's members (the inventory reports the rest)."""
+# ---------------------------------------------------------------- zip, 7z, npz
+
+
+def _zip_chunks(source: Source, member: ZipMember, extraction: Extraction) -> Iterator[bytes]:
+    """A zip member's bytes; a deflate stream expanding beyond the ratio cap is a bomb."""
+    limits = extraction.budget.limits
+    produced = 0
+    for chunk in iter_member(source, member, max_bytes=limits.max_member_bytes):
+        produced += len(chunk)
+        if produced > limits.ratio_floor and produced > limits.max_ratio * max(
+            member.compressed_size, 1
+        ):
+            raise MemberLimit(
+                f"{member.compressed_size:,} compressed bytes expand to more than "
+                f"{produced:,} (over {limits.max_ratio:g}:1)",
+                bomb=True,
+            )
+        yield chunk
+
+
+def _extract_zip_member(
+    source: Source,
+    member: ZipMember,
+    extraction: Extraction,
+    file: ReleaseFile,
+    collector: Collector,
+) -> None:
+    if member.is_dir or member.is_symlink:
+        return  # names and links are the inventory's findings; nothing to analyse
+    if member.encrypted:
+        extraction.skip(member.name, "encrypted")
+        return
+    if member.method not in (METHOD_STORED, METHOD_DEFLATED):
+        extraction.skip(member.name, f"compression method {member.method} is not read")
+        return
+    try:
+        extraction.add(
+            member.name, _zip_chunks(source, member, extraction), member.uncompressed_size
+        )
+    except MemberLimit as exc:
+        collector.add(
+            "SW-ARC-005",
+            f"zip member {show(member.name)!r}: {exc.message}",
+            Evidence(path=file.path, offset=member.local_header_offset, pointer=show(member.name)),
+        )
+
+
+def _special_modes(member: ZipMember, file: ReleaseFile, collector: Collector) -> None:
+    if member.create_system != 3:
+        return
+    mode = member.external_attr >> 16
+    shown = show(member.name)
+    evidence = Evidence(path=file.path, offset=member.central_offset, pointer=shown)
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        collector.add("SW-ARC-004", f"{shown!r} is a device, FIFO or socket ({mode:o})", evidence)
+    elif mode & _SPECIAL_BITS:
+        collector.add("SW-ARC-004", f"{shown!r} has mode {mode:o} (setuid/setgid/sticky)", evidence)
+
+
+def check_zip(
+    release: Release, file: ReleaseFile, b: ResultBuilder, ctx: AuditContext | None = None
+) -> None:
+    """Check the unix modes of a plain zip's members and analyse every member.
+
+    The inventory reports names, links, bombs and duplicates from the listing.
+    """
     collector = Collector(b)
+    budget, depth = budget_for(release, ctx or AuditContext())
+    with Extraction(file.path, budget, depth) as extraction, release.open(file) as source:
+        listing = read_zip(source)
+        for member in listing.members:
+            _special_modes(member, file, collector)
+            if not extraction.too_deep:
+                _extract_zip_member(source, member, extraction, file, collector)
+        _finish(extraction, b, collector, file, f"zip of {len(listing.members)} members")
+
+
+def check_npz(
+    release: Release, file: ReleaseFile, b: ResultBuilder, ctx: AuditContext | None = None
+) -> None:
+    """Analyse the members of an ``.npz`` that are not NumPy arrays, by their real kind.
+
+    Arrays (a member with a valid ``.npy`` header) are the inventory's and,
+    with an object dtype, the pickle analyzer's; any other member, whatever
+    its name, is sniffed and analysed like an archive member. An ``.npz`` of
+    arrays only gets no step here.
+    """
+    collector = Collector(b)
+    budget, depth = budget_for(release, ctx or AuditContext())
     with release.open(file) as source:
         listing = read_zip(source)
-    for member in listing.members:
-        if member.create_system != 3:
-            continue
-        mode = member.external_attr >> 16
-        shown = show(member.name)
-        evidence = Evidence(path=file.path, offset=member.central_offset, pointer=shown)
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-            collector.add(
-                "SW-ARC-004", f"{shown!r} is a device, FIFO or socket ({mode:o})", evidence
+        info = describe_npz(listing, source)
+        arrays = {a.name for a in info.arrays if a.info is not None}
+        others = [m for m in listing.members if not m.is_dir and m.name not in arrays]
+        if not others:
+            return
+        with Extraction(file.path, budget, depth) as extraction:
+            for member in others:
+                if not extraction.too_deep:
+                    _extract_zip_member(source, member, extraction, file, collector)
+            _finish(
+                extraction,
+                b,
+                collector,
+                file,
+                f"npz with {len(others)} member(s) that are not NumPy arrays",
             )
-        elif mode & _SPECIAL_BITS:
-            collector.add(
-                "SW-ARC-004", f"{shown!r} has mode {mode:o} (setuid/setgid/sticky)", evidence
-            )
-    collector.emit()
-    b.cover(
-        file.path,
-        CoverageStatus.INCONCLUSIVE,
-        f"zip of {len(listing.members)} members: names, links and modes checked; "
-        "member contents not analysed",
-    )
 
 
 def check_sevenzip(release: Release, file: ReleaseFile, b: ResultBuilder) -> None:
@@ -438,88 +526,140 @@ def check_sevenzip(release: Release, file: ReleaseFile, b: ResultBuilder) -> Non
 @dataclass(frozen=True)
 class _Head:
     data: bytes
-    output: int
-    consumed: int
-    complete: bool
     error: str | None
 
 
-def _decompress_head(source: Source, codec: _Codec) -> _Head:
-    """Decompress up to RATIO_OUTPUT bytes, keeping the first HEAD_OUTPUT."""
-    decompressor = codec.make()
-    head = bytearray()
-    output = 0
-    position = 0
-    limit = min(source.size, RATIO_INPUT_CAP)
+def _decompress_head(source: Source, compression: Compression) -> _Head:
+    """The first HEAD_OUTPUT decompressed bytes (what the stream holds)."""
+    reader = DecompressedReader(source, compression, max_output=HEAD_OUTPUT)
+    data = bytearray()
     try:
-        while output < RATIO_OUTPUT:
-            chunk = b""
-            if decompressor.needs_input:
-                if position >= limit:
-                    break
-                chunk = source.read_at(position, min(4096, limit - position))
-                position += len(chunk)
-            produced = decompressor.decompress(chunk, RATIO_OUTPUT - output)
-            if len(head) < HEAD_OUTPUT:
-                head += produced[: HEAD_OUTPUT - len(head)]
-            output += len(produced)
-            if decompressor.eof or (not produced and not chunk):
+        while len(data) < HEAD_OUTPUT:
+            chunk = reader.read(HEAD_OUTPUT - len(data))
+            if not chunk:
                 break
-    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
-        return _Head(bytes(head), output, position, False, f"{type(exc).__name__}: {exc}")
-    return _Head(bytes(head), output, position, decompressor.eof, None)
+            data += chunk
+    except DECODE_ERRORS as exc:
+        return _Head(bytes(data), f"{type(exc).__name__}: {exc}")
+    return _Head(bytes(data), None)
 
 
-def check_compressed(release: Release, file: ReleaseFile, b: ResultBuilder) -> None:
-    """Sniff what a compressed stream holds; list it when it is a tar."""
+def _inner_name(path: str) -> str:
+    """What the decompressed file is called: the name less its compression suffix."""
+    name = PurePosixPath(path).name
+    lower = name.lower()
+    for suffix, replacement in _STREAM_SUFFIXES.items():
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)] + replacement
+    return name
+
+
+def _stream_chunks(reader: DecompressedReader) -> Iterator[bytes]:
+    while True:
+        try:
+            chunk = reader.read(READ_CHUNK)
+        except CompressionLimit as exc:
+            raise MemberLimit(exc.message, bomb=exc.kind == "ratio") from exc
+        if not chunk:
+            return
+        yield chunk
+
+
+def check_compressed(
+    release: Release, file: ReleaseFile, b: ResultBuilder, ctx: AuditContext | None = None
+) -> None:
+    """Decompress a stream (within the budget) and analyse what it holds; list a tar."""
     collector = Collector(b)
     with release.open(file) as source:
-        codec = _codec_of(source.read_at(0, 8))
-        if codec is None:
+        compression = detect(source.read_at(0, HEAD_OUTPUT))
+        if compression is None:
             b.cover(
                 file.path,
                 CoverageStatus.INCONCLUSIVE,
-                "compressed stream (zstd or unknown): not decompressed",
+                "named as a compressed stream, but no known compression: not decompressed",
             )
             return
-        head = _decompress_head(source, codec)
-        if head.output >= RATIO_OUTPUT and head.output > BOMB_RATIO * max(head.consumed, 1):
-            collector.add(
-                "SW-ARC-005",
-                f"{codec.name} stream: {head.consumed:,} bytes expand to at least "
-                f"{head.output:,} ({head.output // max(head.consumed, 1)}:1)",
-                Evidence(path=file.path, offset=0),
+        label = f"{compression.label} stream"
+        if not compression.available:
+            b.cover(
+                file.path,
+                CoverageStatus.INCONCLUSIVE,
+                f"{label}: not decompressed (install {compression.missing_module} to read it)",
             )
-        inner_name = PurePosixPath(file.path).stem
-        inner = sniff(inner_name, head.data, BytesSource(head.data)).kind if head.data else None
-        detail = f"{codec.name} stream"
-        if head.error is not None:
-            detail += f" that fails to decompress ({show(head.error, 80)})"
-        if inner is not None:
-            detail += f"; decompressed head: {inner.value}"
-        listed = ""
-        if inner is FileKind.TAR and source.size <= COMPRESSED_TAR_INPUT_CAP:
-            listed = _list_compressed_tar(source, codec, file, collector)
-    collector.emit()
-    b.cover(
-        file.path,
-        CoverageStatus.INCONCLUSIVE,
-        f"{detail}{listed}; contents not analysed",
-    )
+            return
+        head = _decompress_head(source, compression)
+        if head.error is not None and not head.data:
+            collector.add(
+                "SW-ARC-008",
+                f"the {compression.label} stream fails to decompress: {show(head.error, 120)}",
+                Evidence(path=file.path, offset=compression.offset),
+            )
+            collector.emit()
+            b.cover(
+                file.path,
+                CoverageStatus.INCONCLUSIVE,
+                f"{label} that fails to decompress ({show(head.error, 80)})",
+            )
+            return
+        name = _inner_name(file.path)
+        inner = sniff(name, head.data, BytesSource(head.data)).kind
+        budget, depth = budget_for(release, ctx or AuditContext())
+        limits = budget.limits
+        reader = DecompressedReader(
+            source,
+            compression,
+            max_output=limits.max_total_bytes,
+            max_ratio=limits.max_ratio,
+            ratio_floor=limits.ratio_floor,
+        )
+        with Extraction(file.path, budget, depth) as extraction:
+            what = f"{label} holding {inner.value}"
+            try:
+                if extraction.too_deep:
+                    pass
+                elif inner is FileKind.TAR:
+                    what = _compressed_tar(reader, file, collector, extraction, label, source.size)
+                else:
+                    extraction.add(name, _stream_chunks(reader))
+            except (MemberLimit, CompressionLimit) as exc:
+                message = exc.message
+                if (isinstance(exc, MemberLimit) and exc.bomb) or (
+                    isinstance(exc, CompressionLimit) and exc.kind == "ratio"
+                ):
+                    collector.add(
+                        "SW-ARC-005",
+                        f"{compression.label} stream: {message}",
+                        Evidence(path=file.path, offset=compression.offset),
+                    )
+                else:
+                    collector.add("SW-ARC-010", f"{label}: {message}", Evidence(path=file.path))
+                if not any(message in r for r in extraction.reasons):
+                    extraction.reasons.append(f"decompression stopped: {message}")
+            if head.error is not None:
+                extraction.reasons.append(
+                    f"the stream fails to decompress ({show(head.error, 80)})"
+                )
+            _finish(extraction, b, collector, file, what)
 
 
-def _list_compressed_tar(
-    source: Source, codec: _Codec, file: ReleaseFile, collector: Collector
+def _compressed_tar(
+    reader: DecompressedReader,
+    file: ReleaseFile,
+    collector: Collector,
+    extraction: Extraction,
+    label: str,
+    size: int,
 ) -> str:
-    reader = _DecompressingFile(source, codec, COMPRESSED_TAR_OUTPUT_CAP, source.size)
-    listed = _listing(reader, True, file, collector, source.size, stored_in="(compressed) ")
+    """List (and extract) a compressed tar; what to call it in the coverage detail."""
+    listed = _listing(reader, True, file, collector, size, "(compressed) ", _extractor(extraction))
     if isinstance(listed, str):
         collector.add(
             "SW-ARC-008",
             f"the compressed tar cannot be listed: {show(listed)}",
             Evidence(path=file.path, offset=0),
         )
-        return "; tar could not be listed"
+        extraction.reasons.append("the tar could not be listed")
+        return f"{label} holding a tar"
     state, stopped, _ = listed
     if stopped is not None:
         collector.add(
@@ -527,8 +667,14 @@ def _list_compressed_tar(
             f"the compressed tar listing stopped after {state.members} members: {show(stopped)}",
             Evidence(path=file.path),
         )
-        return f"; tar listing stopped after {state.members} members"
-    return f"; tar of {state.members} members listed"
+        extraction.reasons.append(f"the tar listing stopped after {state.members} members")
+    return f"{label} holding a tar of {state.members} members"
+
+
+ARCHIVE_CHECKS: frozenset[_Check] = frozenset(
+    {check_tar, check_zip, check_npz, check_compressed, check_legacy_torch_tar}
+)
+"""The checks that look inside members and take the audit context (see :func:`with_context`)."""
 
 
 # ---------------------------------------------------------------- snapshot

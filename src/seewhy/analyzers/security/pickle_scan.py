@@ -6,14 +6,15 @@ unpickled) and judges what loading would import and call against the
 per-framework allow-lists of :mod:`seewhy.analyzers.security.pickle_policy`:
 
 * raw pickles (``PICKLE``), joblib files included (array bytes after each
-  ``NumpyArrayWrapper`` are stepped over as joblib does) and joblib's
-  zlib/gzip/bz2/xz/lzma-compressed files (decompressed within a cap; lz4
-  and zstd are inconclusive);
+  ``NumpyArrayWrapper`` are stepped over as joblib does); compressed joblib
+  files are decompressed by the archive checks of the formats analyzer
+  (:mod:`seewhy.analyzers.nested`), whose nested audit brings them here;
 * PyTorch zips and TorchScript archives: every pickle member (``data.pkl``,
   ``constants.pkl``, extras, members hidden under other names), storages
   checked against the persistent ids that name them, ``code/`` reported as
   executable;
 * legacy ``torch.save`` files: the five pickles, then the storage records;
+  the pre-1.6 tar layout: every pickle of its four members, every record;
 * ``.npy`` files with an object dtype and ``.npz`` members with one.
 
 Each such file gets a coverage step: ``parsed`` when every pickle the loader
@@ -23,10 +24,7 @@ the reason) otherwise. The analyzer emits findings and coverage, no verdict.
 
 from __future__ import annotations
 
-import bz2
-import lzma
 import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
@@ -39,11 +37,11 @@ from seewhy.analyzers.security.pickle_torch import (
     StorageIssue,
     check_legacy_storages,
     check_zip_storages,
+    scan_legacy_tar,
     storage_members,
 )
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.archive import METHOD_STORED, ZipMember, read_member, read_zip
-from seewhy.formats.compression import compression_of
 from seewhy.formats.interface import BytesSource, Problem, Source
 from seewhy.formats.numpy import describe_npz, parse_npy_header
 from seewhy.formats.pickle_vm import PickleScan, ScanLimits, scan_pickle
@@ -65,7 +63,7 @@ PICKLE_KINDS = frozenset(
         FileKind.NUMPY_ZIP,
     }
 )
-"""Kinds whose files may carry pickles (compressed streams are also tried)."""
+"""Kinds whose files may carry pickles (compressed ones arrive through the nested audit)."""
 
 _TORCH_PROFILES = ("base", "torch", "numpy")
 _NUMPY_PROFILES = ("base", "numpy")
@@ -166,8 +164,6 @@ class PickleAnalyzer:
             return self._npy
         if file.kind is FileKind.NUMPY_ZIP:
             return self._npz
-        if file.kind is FileKind.COMPRESSED:
-            return self._compressed
         if file.kind is FileKind.UNKNOWN:
             return self._unknown
         return None
@@ -180,10 +176,8 @@ class PickleAnalyzer:
         policy: PicklePolicy,
         outcome: _Outcome,
     ) -> str | None:
-        """A file the sniffer could not name: a compressed or a pickle stream it missed?"""
+        """A file the sniffer could not name: a pickle stream it missed?"""
         head = release.read_head(file, _SNIFF_BYTES)
-        if compression_of(head[:8]) is not None:
-            return self._compressed(release, file, reporter, policy, outcome)
         if not _looks_like_pickle(head, self.limits):
             return None
         with release.open(file) as source:
@@ -243,56 +237,6 @@ class PickleAnalyzer:
             f"{kind}: {len(scan.pickles)} pickle(s), protocol {scan.protocol}, "
             f"{scan.ops:,} opcodes, {len(scan.globals)} globals{arrays}"
         )
-
-    # ------------------------------------------------------------ compressed (joblib)
-
-    def _compressed(
-        self,
-        release: Release,
-        file: ReleaseFile,
-        reporter: ScanReporter,
-        policy: PicklePolicy,
-        outcome: _Outcome,
-    ) -> str | None:
-        with release.open(file) as source:
-            head = source.read_at(0, 8)
-            method = compression_of(head)
-            if method is None:
-                return None
-            if method in ("lz4", "zstd"):
-                if not file.path.lower().endswith(_JOBLIB_NAMES) and method == "zstd":
-                    return None
-                reporter.add(
-                    "SW-PKL-039",
-                    method,
-                    f"{method} stream: it may hold a joblib pickle, which seewhy cannot decompress",
-                    [Evidence(path=file.path, offset=0, excerpt=head[:4].hex(" "))],
-                    Location(file.path),
-                )
-                outcome.reasons.append(f"{method}-compressed stream not decompressed")
-                return f"{method} stream"
-            try:
-                data = _decompress(source, method, self.max_decompressed_bytes)
-            except ValueError as exc:
-                reporter.add(
-                    "SW-PKL-039",
-                    method,
-                    f"{method} stream could not be decompressed within "
-                    f"{self.max_decompressed_bytes:,} bytes: {exc}",
-                    [Evidence(path=file.path, offset=0, excerpt=head[:4].hex(" "))],
-                    Location(file.path),
-                )
-                outcome.reasons.append(f"{method} stream not decompressed: {exc}")
-                return f"{method} stream"
-        if is_pickle_start(data[:_SNIFF_BYTES]) is None:
-            return None
-        where = Location(
-            file.path,
-            None,
-            f"byte offset in the {method}-decompressed stream",
-        )
-        summary = self._raw_stream(BytesSource(data), file, reporter, outcome, where)
-        return f"{method}-compressed {summary}"
 
     # ------------------------------------------------------------ numpy
 
@@ -378,6 +322,8 @@ class PickleAnalyzer:
     ) -> str | None:
         where = Location(file.path, expected=LEGACY_PICKLES)
         with release.open(file) as source:
+            if source.read_at(257, 5) == b"ustar":
+                return self._legacy_tar(source, file, reporter, policy, outcome)
             scan = scan_pickle(
                 source,
                 0,
@@ -392,6 +338,25 @@ class PickleAnalyzer:
         return (
             f"legacy torch.save: {len(scan.pickles)} pickles, {scan.ops:,} opcodes, "
             f"{len(scan.persistent_ids)} storages checked"
+        )
+
+    def _legacy_tar(
+        self,
+        source: Source,
+        file: ReleaseFile,
+        reporter: ScanReporter,
+        policy: PicklePolicy,
+        outcome: _Outcome,
+    ) -> str:
+        """The pre-1.6 tar layout: every pickle of every record member, storages walked."""
+        walked = scan_legacy_tar(reporter, policy, source, file.path, self.limits, _TORCH_PROFILES)
+        for scan, label in walked.scans:
+            outcome.take(scan, label)
+        outcome.reasons.extend(walked.reasons)
+        _storage_notes(walked.issues, outcome)
+        return (
+            f"legacy torch.save tar: {len(walked.scans)} pickles, {outcome.ops:,} opcodes, "
+            f"{walked.storages} storages and {walked.tensors} tensor records checked"
         )
 
     def _torch_zip(
@@ -590,34 +555,3 @@ def _member_head(source: Source, member: ZipMember) -> bytes:
     from seewhy.formats.archive import read_member_head
 
     return read_member_head(source, member, _SNIFF_BYTES)
-
-
-_CHUNK = 1 << 20
-
-
-def _decompress(source: Source, method: str, cap: int) -> bytes:
-    """Decompress a whole stream, at most ``cap`` bytes; raise ValueError past it or on error."""
-    out = bytearray()
-    position = 0
-    try:
-        if method in ("zlib", "gzip"):
-            inflater = zlib.decompressobj(15 if method == "zlib" else 31)
-            while position < source.size and not inflater.eof:
-                chunk = source.read_at(position, _CHUNK)
-                position += len(chunk)
-                out += inflater.decompress(chunk, cap + 1 - len(out))
-                if inflater.unconsumed_tail or len(out) > cap:
-                    raise ValueError(f"more than {cap:,} bytes")
-            return bytes(out)
-        decoder = bz2.BZ2Decompressor() if method == "bz2" else lzma.LZMADecompressor()
-        while position < source.size and not decoder.eof:
-            chunk = source.read_at(position, _CHUNK)
-            position += len(chunk)
-            out += decoder.decompress(chunk, cap + 1 - len(out))
-            if len(out) > cap:
-                raise ValueError(f"more than {cap:,} bytes")
-    except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
-        raise ValueError(str(exc)) from exc
-    if len(out) > cap:
-        raise ValueError(f"more than {cap:,} bytes")
-    return bytes(out)
