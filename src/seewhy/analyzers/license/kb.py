@@ -397,10 +397,16 @@ def _load_spdx() -> tuple[dict[str, SpdxRecord], dict[str, str]]:
             deprecated=bool(item.get("isDeprecatedLicenseId", False)),
         )
         records[record.id.lower()] = record
-    families = tomllib.loads(
-        resources.files(DATA_PACKAGE).joinpath("base_models.toml").read_text("utf-8")
-    ).get("spdx_families", {})
+    families = _base_models_toml().get("spdx_families", {})
     return records, dict(sorted(families.items(), key=lambda kv: -len(kv[0])))
+
+
+@cache
+def _base_models_toml() -> dict[str, Any]:
+    """``base_models.toml``, parsed once (SPDX families and base-model rules)."""
+    return tomllib.loads(
+        resources.files(DATA_PACKAGE).joinpath("base_models.toml").read_text("utf-8")
+    )
 
 
 def _compile(pattern: str, where: str) -> re.Pattern[str]:
@@ -444,9 +450,7 @@ def _load_clauses() -> tuple[ClauseSpec, ...]:
 
 
 def _load_base_rules() -> tuple[BaseRule, ...]:
-    raw = tomllib.loads(
-        resources.files(DATA_PACKAGE).joinpath("base_models.toml").read_text("utf-8")
-    )
+    raw = _base_models_toml()
     return tuple(
         BaseRule(_compile(r["pattern"], "base_models.toml"), r["license"], r.get("note", ""))
         for r in raw.get("base", [])
