@@ -126,11 +126,17 @@ def run_peer(bin_dir: Path, tool: str, path: Path) -> tuple[float, int, str]:
     return elapsed, done.returncode, lines[-1][:60] if lines else ""
 
 
+# Like the peers' venv (pip compiles bytecode at install), seewhy's processes get a
+# bytecode cache, even where PYTHONDONTWRITEBYTECODE is set; the first run fills it.
+_SEEWHY_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+_SEEWHY_ENV["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "seewhy-bench-pycache")
+
+
 def run_seewhy_process(path: Path) -> tuple[float, int]:
     """The ``seewhy audit`` command on a file, as a whole process: seconds, exit code."""
     command = [sys.executable, "-m", "seewhy", "audit", str(path), "--format", "json"]
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, timeout=600, check=False)
+    done = subprocess.run(command, capture_output=True, env=_SEEWHY_ENV, timeout=600, check=False)
     return time.perf_counter() - start, done.returncode
 
 
@@ -181,6 +187,7 @@ def compare_peers(paths: list[Path], folder: Path, rounds: int) -> None:
     bin_dir = ensure_peers()
     print(f"\npeer scanners (separate venv at {PEER_VENV}); median of {rounds} runs")
     print("whole processes (start-up included; seewhy runs its full audit, not only pickles):")
+    run_seewhy_process(paths[0])  # warm-up: fills the bytecode cache
     for path in paths:
         mine = median_of(rounds, partial(seewhy_process_seconds, path))
         print(f"  {path.name:24s} {'seewhy':11s} {mine:8.3f} s")
