@@ -318,7 +318,20 @@ def _classify_zip(listing: ZipListing) -> tuple[FileKind, str]:
 
 # C0 controls that text never holds: all but TAB, LF, FF and CR, and ESC
 # unless it opens an ANSI CSI sequence (or ends the head). NUL is among them.
-_BAD_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]|\x1b(?=[^\[])")
+# One translate and one memchr: a regular expression is ten times slower.
+_FORBIDDEN = frozenset({*range(0x00, 0x09), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20)})
+_CONTROL_MAP = bytes(0 if b in _FORBIDDEN else 1 for b in range(256))
+
+
+def _has_forbidden_control(sample: bytes) -> bool:
+    if b"\x00" in sample.translate(_CONTROL_MAP):
+        return True
+    at = sample.find(b"\x1b")
+    while at != -1:
+        if at + 1 < len(sample) and sample[at + 1] != 0x5B:  # ESC not followed by '['
+            return True
+        at = sample.find(b"\x1b", at + 1)
+    return False
 
 
 def _as_text(head: bytes) -> str | None:
@@ -326,7 +339,7 @@ def _as_text(head: bytes) -> str | None:
     sample = head
     # A UTF-8 multi-byte sequence never holds a byte below 0x80, so the
     # search on raw bytes cannot hit inside a character.
-    if _BAD_CONTROL.search(sample) is not None:
+    if _has_forbidden_control(sample):
         return None
     try:
         return sample.decode("utf-8")
