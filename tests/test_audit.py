@@ -11,9 +11,11 @@ import pytest
 from safetensors.numpy import save_file
 
 from builders import raw_safetensors, sparse_safetensors
-from seewhy.audit import audit
+from seewhy.audit import audit, audit_release, load_safety_verdict
+from seewhy.formats.interface import Problem
+from seewhy.release import ReleaseIssue, open_release
 from seewhy.report.json_format import format_json
-from seewhy.report.model import CoverageStatus, Report, Severity
+from seewhy.report.model import CoverageStatus, CoverageStep, FileCoverage, Report, Severity
 
 
 def rule_ids(report: Report) -> set[str]:
@@ -240,3 +242,54 @@ def test_gemma3_gguf(gemma_gguf: Path) -> None:
     assert fact(report, "context_length") == 32768
     assert fact(report, "claimed_size") == "270M"
     assert report.at_or_above(Severity.LOW) == ()
+
+
+# ------------------------------------------------------------ fail closed on what was not seen
+
+
+def _covered(path: str, size: int, status: CoverageStatus) -> FileCoverage:
+    return FileCoverage(
+        path=path,
+        size=size,
+        kind="config",
+        steps=(CoverageStep(analyzer="inventory", status=status),),
+    )
+
+
+def test_load_safety_is_never_safe_with_nothing_to_check() -> None:
+    verdict = load_safety_verdict([], [], [])
+    assert verdict.value == "inconclusive"
+    assert verdict.reason == "the release holds no files: there is nothing to check"
+    empty = load_safety_verdict([], [_covered("a.json", 0, CoverageStatus.PARSED)], [])
+    assert empty.value == "inconclusive" and "only empty files" in empty.reason
+    one = load_safety_verdict([], [_covered("a.json", 2, CoverageStatus.PARSED)], [])
+    assert one.value == "safe"
+
+
+def test_load_safety_names_the_part_it_could_not_see() -> None:
+    gap = ReleaseIssue(
+        "weights", Problem("release.unreadable", "cannot list folder: Permission denied"), gap=True
+    )
+    seen = [_covered("config.json", 2, CoverageStatus.PARSED)]
+    verdict = load_safety_verdict([], seen, [], [gap])
+    assert verdict.value == "inconclusive"
+    assert "weights: cannot list folder: Permission denied" in verdict.reason
+    assert verdict.evidence[0].path == "weights"
+
+
+def test_files_past_the_cap_make_the_audit_inconclusive(tmp_path: Path) -> None:
+    for name in ("a.json", "b.json", "c.json"):
+        (tmp_path / name).write_text('{"x": 1}')
+    release = open_release(tmp_path, max_files=2)
+    report = audit_release(release, source=str(tmp_path))
+    safety = report.verdict("load_safety")
+    assert safety is not None and safety.value == "inconclusive"
+    assert "c.json" in safety.reason
+    assert report.exit_code(Severity.HIGH) == 3
+    assert any(f.rule_id == "SW-REL-005" for f in report.findings)
+
+
+def test_empty_folder_exits_3(tmp_path: Path) -> None:
+    report = audit(tmp_path)
+    assert report.release.file_count == 0
+    assert report.exit_code(Severity.HIGH) == 3
