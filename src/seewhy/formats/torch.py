@@ -612,13 +612,16 @@ _LEGACY_OBJECT_PICKLE = 3
 class TorchTensors:
     """Tensor facts of a checkpoint, counted from the pickle without reading tensor bytes.
 
-    ``tensors`` is the number of tensors ``torch.load`` rebuilds: one per
-    ``torch._utils._rebuild_tensor*`` call. A tensor object the pickle
-    shares through its memo (tied weights saved once) is built, and counted,
-    once; views of one storage are distinct tensors, each counted by its own
-    shape. ``parameters`` is the sum of the counted tensors' element counts,
-    as safetensors counts the tensors of a file, and ``by_dtype`` splits it
-    by dtype (safetensors labels, :data:`TORCH_DTYPES`). ``uncounted``
+    ``tensors`` counts the distinct tensors ``torch.load`` rebuilds (one
+    per ``torch._utils._rebuild_tensor*`` call): a tensor object the pickle
+    shares through its memo is built once, and two tensors with the same
+    storage, offset, shape and stride (tied weights, which ``state_dict()``
+    writes as two tensors over one storage) are one tensor, as the tied
+    weights of a safetensors file are stored once. Views that differ (a row
+    of a matrix) are distinct tensors, each counted by its own shape.
+    ``parameters`` is the sum of the distinct tensors' element counts, as
+    safetensors counts the tensors of a file, and ``by_dtype`` splits it by
+    dtype (safetensors labels, :data:`TORCH_DTYPES`). ``uncounted``
     tensors have a shape or storage the pickle does not give as constants.
     ``complete`` is ``True`` when the pickle was walked to its end and every
     tensor was counted; otherwise ``reason`` says why and the counts are a
@@ -649,6 +652,7 @@ def summarize_tensors(
     parameters = 0
     by_dtype: dict[str, int] = {}
     storages: set[str] = set()
+    seen: set[tuple[object, ...]] = set()
     uncounted = 0
     problems: list[Problem] = []
     for ref in refs:
@@ -657,6 +661,10 @@ def summarize_tensors(
         if ref.shape is None or storage is None or dtype_name is None:
             uncounted += 1
             continue
+        view = (storage.key, ref.storage_offset, ref.shape, ref.stride, dtype_name)
+        if view in seen:
+            continue
+        seen.add(view)
         numel = 1
         for dim in ref.shape:
             numel *= max(dim, 0)
@@ -671,7 +679,7 @@ def summarize_tensors(
     if uncounted:
         reasons.append(f"{uncounted} tensor(s) with no constant shape or storage")
     return TorchTensors(
-        tensors=len(refs),
+        tensors=len(seen) + uncounted,
         parameters=parameters,
         by_dtype=by_dtype,
         storages=len(storages),

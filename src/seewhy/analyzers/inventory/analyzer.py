@@ -588,9 +588,10 @@ def _shards(release: Release, b: ResultBuilder, state: _State) -> None:
         pairs = [(s, _join(folder, s)) for s in listed]
         pairs = [(s, path) for s, path in pairs if path in files and path != index_path]
         names = {s for s, _ in pairs}
+        paired = {path for _, path in pairs}
         for path in by_folder.get(folder, ()):
             name = posixpath.basename(path)
-            if name not in names:
+            if name not in names and path not in paired:
                 pairs.append((name, path))
         present: dict[str, frozenset[str] | None] = {}
         sizes: dict[str, int] = {}
