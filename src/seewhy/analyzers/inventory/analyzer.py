@@ -143,6 +143,7 @@ def _pickle(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State
 def _safetensors(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
     with release.open(file) as src:
         info: SafetensorsInfo = parse_safetensors(src)
+    state.cache[("safetensors", file.path)] = info  # the pickle analyzer reads its metadata
     for problem in info.problems:
         b.problem(file.path, problem)
     state.weights.append(
