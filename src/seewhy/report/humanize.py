@@ -147,3 +147,13 @@ def bytes_read_text(rel: ReleaseSummary) -> str:
     if rel.bytes_hashed:
         out += f"; {human_bytes(rel.bytes_hashed)} read to hash"
     return out
+
+
+def hub_text(rel: ReleaseSummary) -> str:
+    """'org/name @ revision (refs: main)' for a release read from the Hugging Face cache."""
+    out = rel.repo_id or ""
+    if rel.revision:
+        out += f" @ {rel.revision}"
+    if rel.refs:
+        out += f" (refs: {', '.join(rel.refs)})"
+    return out

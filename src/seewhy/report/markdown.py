@@ -11,6 +11,7 @@ from seewhy.report.humanize import (
     evidence_text,
     fact_text,
     headline,
+    hub_text,
     human_bytes,
     occurrences_text,
     where,
@@ -52,6 +53,8 @@ def format_markdown(report: Report) -> str:
     inconclusive = report.inconclusive_files()
     out.append("| | |\n|---|---|")
     out.append(f"| Files | {rel.file_count:,} ({human_bytes(rel.total_bytes)}) |")
+    if rel.repo_id:
+        out.append(f"| Hugging Face cache | {md(hub_text(rel))} |")
     out.append(f"| Bytes read by the audit | {md(bytes_read_text(rel))} |")
     out.append(f"| Findings | {sev} |")
     out.append(f"| Files not fully checked | {len(inconclusive)} |")
@@ -113,10 +116,14 @@ def _finding(f: Finding) -> list[str]:
         line += f" _({md(occurrences_text(f))})_"
     lines = [line]
     for ev in f.evidence:
-        item = f"  - {code(where(ev))}"
+        parts = [code(where(ev))] if ev.path or ev.pointer else []
         if ev.excerpt:
-            item += f" {code(ev.excerpt)}"
+            parts.append(code(ev.excerpt))
         if ev.note:
-            item += f" — {md(ev.note)}"
-        lines.append(item)
+            parts.append(("— " if parts else "") + md(ev.note))
+        if parts:
+            lines.append("  - " + " ".join(parts))
+    unlisted = f.occurrences - len(f.evidence)
+    if unlisted > 0:
+        lines.append(f"  - … and {unlisted:,} more not listed")
     return lines

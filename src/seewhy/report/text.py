@@ -24,6 +24,7 @@ from seewhy.report.humanize import (
     evidence_text,
     fact_text,
     headline,
+    hub_text,
     human_bytes,
     occurrences_text,
     plural,
@@ -155,14 +156,11 @@ def _header(report: Report) -> Panel:
         line.append(label, style)
     n_inc = len(report.inconclusive_files())
     line.append(f"; not fully checked: {n_inc}", "yellow" if n_inc else "green")
-    return Panel(
-        Group(
-            Text(f"seewhy {report.metadata.version} — {rel.name}", "bold"),
-            line,
-            Text(f"bytes: {bytes_read_text(rel)}", "dim"),
-        ),
-        expand=False,
-    )
+    lines = [Text(f"seewhy {report.metadata.version} — {rel.name}", "bold"), line]
+    if rel.repo_id:
+        lines.append(Text(f"Hugging Face cache: {hub_text(rel)}"))
+    lines.append(Text(f"bytes: {bytes_read_text(rel)}", "dim"))
+    return Panel(Group(*lines), expand=False)
 
 
 SHOWN_NOT_CHECKED = 3
@@ -176,11 +174,11 @@ def _coverage_line(report: Report) -> Text:
         return Text("Coverage: the release has no files; nothing was checked.", "yellow")
     if not inconclusive:
         parsed = sum(1 for c in report.coverage if c.status.value == "parsed")
-        return Text(
-            f"Coverage: {'the one file' if total == 1 else f'all {total:,} files'} checked "
-            f"({parsed:,} parsed, {total - parsed:,} needing no parsing).",
-            "green",
-        )
+        listed = total - parsed
+        files = "the file" if total == 1 else f"all {total:,} files"
+        if listed:
+            files += f" ({parsed:,} parsed, {listed:,} with nothing to parse)"
+        return Text(f"Coverage: {files} fully checked.", "green")
     names = ", ".join(f"{c.path} ({c.status.value})" for c in inconclusive[:SHOWN_NOT_CHECKED])
     if len(inconclusive) > SHOWN_NOT_CHECKED:
         names += f" and {len(inconclusive) - SHOWN_NOT_CHECKED:,} more"
@@ -291,7 +289,7 @@ def _places(f: Finding, limit: int) -> Text:
         out.append(("\n" if i else "") + where(ev))
         if ev.excerpt:
             out.append("\n" + ev.excerpt, "dim")
-    hidden = len(f.evidence) - limit
+    hidden = max(len(f.evidence), f.occurrences) - min(limit, len(f.evidence))
     if hidden > 0:
-        out.append(f"\n(and {hidden} more place{'s' if hidden != 1 else ''})", "dim")
+        out.append(f"\n(and {plural(hidden, 'more place')})", "dim")
     return out

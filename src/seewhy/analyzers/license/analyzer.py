@@ -172,7 +172,8 @@ def _tag_findings(b: ResultBuilder, found: ReleaseLicenses, kb: KnowledgeBase) -
         if not hits or spec.rule_id is None:
             continue
         sources = list(dict.fromkeys(_label(m) for m, _ in hits))
-        message = f"{spec.label}: {'; '.join(sources[:3])}"
+        # The rule's title names the clause; the message says where it is.
+        message = "; ".join(sources[:3])
         if spec.osd_conflict:
             message += f" — conflicts with {spec.osd_conflict}"
         seen: set[str] = set()
