@@ -379,3 +379,21 @@ def test_card_topics_agree_with_the_mof_grid(example_release: Path) -> None:
     assert "missing:" in notes
     assert "evaluation" not in notes.split("missing:", 1)[1]
     assert "covers 0 of" not in notes
+
+
+def test_hub_cache_snapshot_names_repo_and_revision(example_release: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "hub" / "models--org--tiny-llama"
+    snapshot = repo / "snapshots" / "0123abcd"
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd", encoding="utf-8")
+    for i, name in enumerate(("config.json", "README.md")):
+        blob = repo / "blobs" / f"{i:040x}"
+        shutil.copyfile(example_release / name, blob)
+        (snapshot / name).symlink_to(Path("..", "..", "blobs", blob.name))
+    report = audit(snapshot)
+    assert report.release.repo_id == "org/tiny-llama"
+    for out in (format_text(report, width=200), format_markdown(report)):
+        assert "Hugging Face cache" in out
+        assert "org/tiny-llama @ 0123abcd (refs: main)" in out
