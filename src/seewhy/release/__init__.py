@@ -1,6 +1,21 @@
 """Where a release comes from: an immutable snapshot of files and their kinds."""
 
 from seewhy.release.local import open_release
-from seewhy.release.model import FileKind, ReadMeter, Release, ReleaseFile, ReleaseIssue
+from seewhy.release.model import (
+    FileKind,
+    HubCacheOrigin,
+    ReadMeter,
+    Release,
+    ReleaseFile,
+    ReleaseIssue,
+)
 
-__all__ = ["FileKind", "ReadMeter", "Release", "ReleaseFile", "ReleaseIssue", "open_release"]
+__all__ = [
+    "FileKind",
+    "HubCacheOrigin",
+    "ReadMeter",
+    "Release",
+    "ReleaseFile",
+    "ReleaseIssue",
+    "open_release",
+]
