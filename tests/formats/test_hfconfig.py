@@ -734,6 +734,8 @@ def test_problem_codes() -> None:
         "config.not-utf8",
         "config.bad-json",
         "config.too-deep",
+        "config.too-many-values",
+        "config.string-too-long",
         "config.duplicate-key",
         "config.non-finite-number",
         "config.too-many-problems",

@@ -5,11 +5,14 @@
 :func:`json.loads` where strictness is evidence and bounded where a hostile
 file could otherwise exhaust the stack:
 
+* before anything is decoded, a streaming pre-scan (linear time, constant
+  memory, at C speed) measures the nesting depth and counts containers,
+  keys, strings and values and the longest string; a document past
+  ``max_depth`` or its :class:`JsonBounds` is refused with a ``too-deep``,
+  ``too-many-values`` or ``string-too-long``
+  :class:`~seewhy.errors.FormatError`, so neither megabytes of ``[`` nor
+  millions of ``{}`` ever reach the decoder;
 * the bytes must be UTF-8 (a leading BOM is dropped);
-* nesting deeper than ``max_depth`` stops the parse with a ``too-deep``
-  :class:`~seewhy.errors.FormatError`; depth is measured by a linear,
-  non-recursive pre-scan, so even megabytes of ``[`` never reach the
-  recursive decoder;
 * duplicate object keys are kept the way Python keeps them (the last value
   wins) and each one is reported as a problem with its JSON pointer;
 * ``NaN``, ``Infinity``, ``-Infinity`` and numbers too large for a float are
@@ -23,9 +26,9 @@ for one prefix.
 of shard indexes: the document must be one JSON object, ``NaN``/``Infinity``
 and lone ``\\uD800``-style escapes are fatal, object members are capped, and
 object keys can be located by byte offset (:class:`KeyOffsets`). Both loaders
-share the problem cap (:class:`ProblemSink`), JSON pointers
-(:func:`json_pointer_escape`, :func:`json_pointer`), duplicate-key detection,
-the bracket skeleton of the depth pre-scans and character-to-byte offsets.
+share the pre-scan, the problem cap (:class:`ProblemSink`), JSON pointers
+(:func:`json_pointer_escape`, :func:`json_pointer`), duplicate-key detection
+and character-to-byte offsets.
 """
 
 from __future__ import annotations
@@ -38,13 +41,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from seewhy.budget import checkpoint
 from seewhy.errors import FormatError
 from seewhy.formats.interface import Problem
 
 __all__ = [
+    "DEFAULT_BOUNDS",
     "DEFAULT_MAX_DEPTH",
+    "HEADER_BOUNDS",
     "MAX_PROBLEMS",
     "PROBLEM_CODES",
+    "JsonBounds",
     "JsonDocument",
     "JsonObject",
     "KeyOffsets",
@@ -70,6 +77,9 @@ PROBLEM_CODES: dict[str, str] = {
     "too-deep": "arrays/objects nest deeper than the allowed depth (error)",
     "duplicate-key": "an object repeats a key; the last value is kept (problem)",
     "non-finite-number": "NaN, Infinity or a float overflow; replaced by null (problem)",
+    "too-many-values": "more arrays/objects, strings or values than the bounds (error; "
+    "refused by the pre-scan before decoding)",
+    "string-too-long": "a string longer than the bounds (error; refused before decoding)",
     "too-many-problems": "more problems than the cap; the rest were counted, not recorded",
 }
 """Suffix of every code this module emits -> one-line description.
@@ -80,11 +90,8 @@ The emitted code is ``f"{code_prefix}.{suffix}"``; see :func:`problem_codes`.
 _UTF8_BOM = b"\xef\xbb\xbf"
 _JSON_WS = b" \t\r\n"
 
-# A whole JSON string in UTF-8 bytes: load_json lets an escaped character be
-# any byte (DOTALL), load_json_object keeps its historical reading (no DOTALL),
-# which only differs on invalid JSON.
+# A whole JSON string in UTF-8 bytes (an escaped character may be any byte).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_STRING_NO_DOTALL = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 # Every byte but a bracket: deleted to leave the bracket skeleton of a document.
 _NOT_BRACKET_BYTES = bytes(b for b in range(256) if b not in b"[]{}")
 # A structural character or the start of a string, outside strings.
@@ -93,7 +100,6 @@ _STRUCTURAL = re.compile(r'[\[\]{}"]')
 # backtracking blow-up).
 _STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _COLON_AFTER = re.compile(r"[ \t\r\n]*:")
-_FAST_PASSES = 128
 
 
 def problem_codes(code_prefix: str) -> dict[str, str]:
@@ -213,65 +219,200 @@ def _byte_index(text: str, raw: bytes, pos: int) -> int:
     return len(raw) - len(text[pos:].encode("utf-8", "surrogatepass"))
 
 
-def _bracket_skeleton(raw: bytes, string: re.Pattern[bytes]) -> bytes:
-    """The brackets of ``raw`` outside the strings ``string`` matches, in order.
+# --- the streaming pre-scan ------------------------------------------------------------
 
-    Shared first step of both depth pre-scans (:func:`_depth_within` and
-    :func:`_too_deep`); linear and at C speed.
+
+@dataclass(frozen=True)
+class JsonBounds:
+    """What a JSON document may hold before it is decoded (refused above these).
+
+    Counted by a streaming pre-scan in linear time and constant memory, so a
+    hostile document is refused before :func:`json.loads` builds it. The
+    defaults are far above what configs, tokenizers, shard indexes and
+    safetensors headers need (a header of a million tensors fits), and keep
+    what the decoder may build within a few hundred MiB.
     """
-    return string.sub(b"", raw).translate(None, _NOT_BRACKET_BYTES)
+
+    max_containers: int = 2_000_000
+    """Arrays and objects."""
+    max_strings: int = 4_000_000
+    """Strings, object keys included."""
+    max_values: int = 8_000_000
+    """Array elements and object members (counted by their separators)."""
+    max_string_bytes: int = 16 * 1024 * 1024
+    """Bytes of the longest string (escapes counted as written)."""
 
 
-def _depth_within(data: bytes, max_depth: int) -> bool:
-    """Quick check, at C speed, that brackets nest at most ``max_depth`` deep.
+DEFAULT_BOUNDS = JsonBounds()
+"""Bounds of :func:`load_json` (configs, tokenizers, Keras configs)."""
 
-    Strings and everything but brackets are dropped; each pass then removes
-    the innermost ``[]`` pairs, which lowers the deepest nesting by exactly
-    one. False means too deep, unbalanced or undecided (past
-    ``_FAST_PASSES`` passes, to stay linear): :func:`_check_depth` decides.
+HEADER_BOUNDS = JsonBounds(max_containers=1_000_000, max_strings=2_000_000, max_values=4_000_000)
+"""Bounds of the safetensors header and of shard indexes."""
+
+
+@dataclass(frozen=True)
+class JsonShape:
+    """What the pre-scan counted in a document it accepted."""
+
+    depth: int
+    containers: int
+    keys: int
+    strings: int
+    values: int
+    longest_string: int
+
+
+class _Refused(Exception):
+    """The pre-scan refuses the document: ``suffix`` names the problem code."""
+
+    def __init__(self, suffix: str, message: str, index: int) -> None:
+        super().__init__(message)
+        self.suffix, self.message, self.index = suffix, message, index
+
+
+# Non-quote runs and whole strings, possessively (no backtracking state): where
+# it stops, before `endpos`, a string begins that does not end before it.
+_SEGMENT = re.compile(rb'(?:[^"]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+', re.DOTALL)
+# A structural byte or the start of a string, and the rest of a string.
+_STRUCTURAL_BYTES = re.compile(rb'[\[\]{}"]')
+_STRING_REST_BYTES = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_WINDOW = 1 << 18
+_OPENERS = frozenset(b"[{")
+
+
+def _window_depth(brackets: bytes, depth: int, limit: int) -> tuple[int, int]:
+    """Walk one window's brackets from ``depth``: (depth after, deepest reached).
+
+    Stops as soon as the deepest passes ``limit``.
     """
-    brackets = _bracket_skeleton(data, _STRING)
-    brackets = brackets.replace(b"{", b"[").replace(b"}", b"]")
-    for _ in range(min(max_depth, _FAST_PASSES)):
-        if not brackets:
-            return True
-        reduced = brackets.replace(b"[]", b"")
-        if len(reduced) == len(brackets):
-            return False
-        brackets = reduced
-    return not brackets
-
-
-def _check_depth(text: str, max_depth: int) -> int | None:
-    """Return the index of the first bracket nested past ``max_depth``, if any.
-
-    Strings are skipped so brackets inside them do not count; an unterminated
-    string ends the scan (the decoder reports it). Runs in linear time and
-    without recursion, but at Python speed: it is used only when
-    :func:`_depth_within` fails.
-    """
-    depth = 0
-    pos = 0
-    search = _STRUCTURAL.search
-    string_rest = _STRING_REST.match
-    while True:
-        match = search(text, pos)
-        if match is None:
-            return None
-        char = match.group()
-        if char == '"':
-            end = string_rest(text, match.end())
-            if end is None:
-                return None
-            pos = end.end()
-            continue
-        if char in "[{":
+    deepest = depth
+    for c in brackets:
+        if c in _OPENERS:
             depth += 1
-            if depth > max_depth:
-                return match.start()
-        else:
-            depth = max(depth - 1, 0)
-        pos = match.end()
+            if depth > deepest:
+                deepest = depth
+                if depth > limit:
+                    break
+        elif depth:
+            depth -= 1
+    return depth, deepest
+
+
+def _locate_too_deep(raw: bytes, pos: int, end: int, depth: int, limit: int) -> int:
+    """Index in ``raw[pos:end]`` of the first bracket that nests past ``limit``."""
+    search, string_rest = _STRUCTURAL_BYTES.search, _STRING_REST_BYTES.match
+    while (m := search(raw, pos, end)) is not None:
+        c = raw[m.start()]
+        if c == 0x22:  # '"'
+            rest = string_rest(raw, m.end(), end)
+            if rest is None:
+                break
+            pos = rest.end()
+            continue
+        if c in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return m.start()
+        elif depth:
+            depth -= 1
+        pos = m.end()
+    return pos
+
+
+def _prescan(
+    raw: bytes, start: int, max_depth: int, max_keys: int | None, bounds: JsonBounds
+) -> JsonShape:
+    """Count the structure of the JSON text ``raw[start:]`` without decoding it.
+
+    Linear, at C speed, and in constant memory: the text is read in windows
+    whose strings are collapsed by a regex, whose whitespace is dropped, and
+    whose brackets, keys and separators are then counted; a string that
+    crosses a window's end is matched whole and measured. Nesting is carried
+    across windows and walked byte by byte only in windows that could pass
+    ``max_depth`` (few, since containers are capped). Raises :class:`_Refused`
+    at the first bound passed; invalid JSON is left to the decoder.
+    """
+    n = len(raw)
+    pos = start
+    depth = deepest = containers = keys = strings = values = longest = 0
+    after_string = False  # the last token was a string: a key if ':' comes next
+    max_string = bounds.max_string_bytes
+    window = max(1, min(_WINDOW, max_string))
+    while pos < n:
+        checkpoint()
+        end = min(pos + window, n)
+        stop = _SEGMENT.match(raw, pos, end)
+        q = stop.end() if stop is not None else pos
+        if q > pos:
+            collapsed, found = _STRING.subn(b'"', raw[pos:q])
+            sig = collapsed.translate(None, _JSON_WS)
+            del collapsed
+            strings += found
+            keys += sig.count(b'":') + (1 if after_string and sig[:1] == b":" else 0)
+            if sig:
+                after_string = sig[-1:] == b'"'
+            values += sig.count(b",")
+            opens = sig.count(b"[") + sig.count(b"{")
+            containers += opens
+            if depth + opens > max_depth:
+                entry = depth
+                depth, reached = _window_depth(
+                    sig.translate(None, _NOT_BRACKET_BYTES), depth, max_depth
+                )
+                if reached > max_depth:
+                    raise _Refused(
+                        "too-deep",
+                        f"arrays/objects nest deeper than {max_depth} levels",
+                        _locate_too_deep(raw, pos, q, entry, max_depth),
+                    )
+                deepest = max(deepest, reached)
+            else:
+                deepest = max(deepest, depth + opens)
+                depth = max(depth + opens - sig.count(b"]") - sig.count(b"}"), 0)
+            _check_counts(bounds, max_keys, pos, containers, keys, strings, values)
+        if q < end:  # raw[q] opens a string that runs past this window
+            whole = _STRING.match(raw, q)
+            if whole is None:
+                break  # unterminated: the decoder reports it
+            size = whole.end() - q - 2
+            if size > max_string:
+                raise _Refused(
+                    "string-too-long",
+                    f"a string of {size:,} bytes is longer than the {max_string:,}-byte "
+                    "limit (refused before decoding)",
+                    q,
+                )
+            longest = max(longest, size)
+            strings += 1
+            after_string = True
+            _check_counts(bounds, max_keys, q, containers, keys, strings, values)
+            q = whole.end()
+        pos = q
+    return JsonShape(deepest, containers, keys, strings, values, longest)
+
+
+def _check_counts(
+    bounds: JsonBounds,
+    max_keys: int | None,
+    at: int,
+    containers: int,
+    keys: int,
+    strings: int,
+    values: int,
+) -> None:
+    if max_keys is not None and keys > max_keys:
+        raise _Refused("too-many-keys", f"more than {max_keys:,} object members", at)
+    for count, cap, what in (
+        (containers, bounds.max_containers, "arrays and objects"),
+        (strings, bounds.max_strings, "strings"),
+        (values, bounds.max_values, "array elements and object members"),
+    ):
+        if count > cap:
+            raise _Refused(
+                "too-many-values",
+                f"more than {cap:,} {what} (refused before decoding)",
+                at,
+            )
 
 
 def _describe(value: _NonFinite) -> str:
@@ -375,14 +516,20 @@ def load_json(
     what: str,
     code_prefix: str,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    bounds: JsonBounds = DEFAULT_BOUNDS,
 ) -> tuple[Any, tuple[Problem, ...]]:
     """Decode and parse one JSON document strictly and within bounds.
+
+    A streaming pre-scan (linear time, constant memory) checks nesting and
+    ``bounds`` before anything is decoded, so a hostile document is refused
+    without being built.
 
     Args:
         data: the whole file, already capped in size by the caller.
         what: a short name for messages (``"config.json"``).
         code_prefix: first part of every problem code (``"config"``).
         max_depth: deepest nesting of arrays and objects accepted.
+        bounds: most containers, strings, values and longest string accepted.
 
     Returns:
         The parsed value (dicts, lists, str, int, float, bool, None) and the
@@ -390,8 +537,9 @@ def load_json(
         and non-finite numbers (replaced by ``None``).
 
     Raises:
-        FormatError: ``<prefix>.not-utf8``, ``<prefix>.bad-json`` or
-            ``<prefix>.too-deep``, with a byte offset where one is known.
+        FormatError: ``<prefix>.not-utf8``, ``<prefix>.bad-json``,
+            ``<prefix>.too-deep``, ``<prefix>.too-many-values`` or
+            ``<prefix>.string-too-long``, with a byte offset where one is known.
     """
     if max_depth < 0:
         raise ValueError("max_depth must be non-negative")
@@ -400,6 +548,12 @@ def load_json(
         data = data[len(_UTF8_BOM) :]
         base = len(_UTF8_BOM)
     try:
+        _prescan(data, 0, max_depth, None, bounds)
+    except _Refused as refused:
+        raise FormatError(
+            f"{code_prefix}.{refused.suffix}", f"{what}: {refused.message}", base + refused.index
+        ) from None
+    try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FormatError(
@@ -407,14 +561,6 @@ def load_json(
             f"{what}: not UTF-8 (bad byte at offset {base + exc.start})",
             base + exc.start,
         ) from None
-
-    too_deep_at = None if _depth_within(data, max_depth) else _check_depth(text, max_depth)
-    if too_deep_at is not None:
-        raise FormatError(
-            f"{code_prefix}.too-deep",
-            f"{what}: arrays/objects nest deeper than {max_depth} levels",
-            base + _byte_index(text, data, too_deep_at),
-        )
 
     collector = _Collector()
     try:
@@ -536,30 +682,6 @@ def _lone_surrogate(raw: bytes) -> int | None:
     return pending
 
 
-def _too_deep(raw: bytes, limit: int) -> bool:
-    """Whether JSON in ``raw`` may nest deeper than ``limit`` levels.
-
-    False guarantees the decoder nests at most ``3 * limit`` levels; True
-    means deeper than ``limit``, or unbalanced with too many leading openers.
-    Linear and non-recursive: drop strings and all but brackets, then peel
-    innermost ``[]``/``{}`` pairs (one or two levels a round) for at most
-    ``limit`` rounds. When a round removes nothing the brackets are
-    unbalanced, and the decoder fails at the first closer after the leading
-    openers.
-    """
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False
-    seq = _bracket_skeleton(raw, _STRING_NO_DOTALL)
-    for _ in range(limit):
-        if not seq:
-            return False
-        shorter = seq.replace(b"[]", b"").replace(b"{}", b"")
-        if len(shorter) == len(seq):
-            return len(seq) - len(seq.lstrip(b"[{")) > limit
-        seq = shorter
-    return bool(seq)
-
-
 @dataclass(frozen=True)
 class JsonDocument:
     """A JSON object decoded from ``raw`` (which sits at file offset ``base``).
@@ -578,15 +700,26 @@ class JsonDocument:
 
 
 def load_json_object(
-    raw: bytes, base: int, code: str, max_keys: int, max_depth: int
+    raw: bytes,
+    base: int,
+    code: str,
+    max_keys: int,
+    max_depth: int,
+    bounds: JsonBounds = HEADER_BOUNDS,
 ) -> JsonDocument:
     """Decode the JSON object at the start of ``raw`` (after optional whitespace).
 
     What follows the object is left to the caller. Raises FormatError with
-    codes ``{code}-not-utf8``, ``-not-json``, ``-not-object``, ``-too-deep``
-    and ``-too-many-keys``; offsets are file offsets (``base`` + index).
-    Nesting is bounded by a pre-scan before the (recursive) decoder runs.
+    codes ``{code}-not-utf8``, ``-not-json``, ``-not-object``, ``-too-deep``,
+    ``-too-many-keys``, ``-too-many-values`` and ``-string-too-long``;
+    offsets are file offsets (``base`` + index). Nesting, keys and ``bounds``
+    are checked by a streaming pre-scan before anything is decoded.
     """
+    try:
+        _prescan(raw, 0, max_depth, max_keys, bounds)
+    except _Refused as refused:
+        at = base + refused.index
+        raise FormatError(f"{code}-{refused.suffix}", refused.message, at) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -602,8 +735,6 @@ def load_json_object(
             "a \\u escape is half of a UTF-16 surrogate pair",
             base + bad,
         )
-    if _too_deep(raw, max_depth):
-        raise FormatError(f"{code}-too-deep", f"JSON nests deeper than {max_depth} levels", base)
     start = len(raw) - len(raw.lstrip(_JSON_WS))
     count = 0
     duplicates: list[JsonObject] = []

@@ -86,6 +86,9 @@ PROBLEM_CODES: dict[str, str] = {
     "safetensors.header-not-object": "header JSON is not an object",
     "safetensors.header-too-deep": "header JSON is nested too deeply to parse safely",
     "safetensors.header-too-many-keys": "header JSON has more object members than the cap",
+    "safetensors.header-too-many-values": "header JSON has more containers, strings or values "
+    "than the bounds (refused by the pre-scan before decoding)",
+    "safetensors.header-string-too-long": "a header JSON string is longer than the bounds",
     # Non-fatal: Problem records.
     "safetensors.header-start": "header does not start with '{' as the format requires",
     "safetensors.header-padding": "header is padded with whitespace other than spaces (0x20)",

@@ -41,6 +41,9 @@ PROBLEM_CODES: dict[str, str] = {
     "shards.index-not-object": "index JSON is not an object",
     "shards.index-too-deep": "index JSON is nested too deeply to parse safely",
     "shards.index-too-many-keys": "index JSON has more object members than the cap",
+    "shards.index-too-many-values": "the index has more containers, strings or values than "
+    "the bounds (refused by the pre-scan before decoding)",
+    "shards.index-string-too-long": "a string of the index is longer than the bounds",
     "shards.missing-weight-map": "index has no weight_map",
     "shards.bad-weight-map": "index weight_map is not an object",
     # Non-fatal: Problem records.
