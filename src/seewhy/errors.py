@@ -42,7 +42,7 @@ class ReleaseIncompleteError(ReleaseError):
     """
 
     def __init__(self, parts: list[tuple[str, str]]) -> None:
-        shown = "; ".join(f"{path}: {why}" for path, why in parts[:3])
+        shown = "; ".join(why if path == "." else f"{path}: {why}" for path, why in parts[:3])
         more = f" (and {len(parts) - 3} more)" if len(parts) > 3 else ""
         super().__init__(
             f"part of the release could not be read, so no complete answer is possible: "
