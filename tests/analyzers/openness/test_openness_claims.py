@@ -144,3 +144,80 @@ def test_hostile_card_is_bounded() -> None:
     assert len(card.sections) <= MAX_HEADINGS
     found = card_claims(card)
     assert 0 < len(found) <= MAX_CLAIMS
+
+
+# ------------------------------------------------------------------ self-claims vs mentions
+
+
+def self_claims_in(text: str, names: tuple[str, ...] = ()) -> list[int]:
+    card = read_card("README.md", text.encode("utf-8"))
+    return [c.line or 0 for c in card_claims(card, names=names) if c.self_claim]
+
+
+def test_self_claim_line_matches_the_manifest_for_every_corpus_card() -> None:
+    """The first self-claim is the manifest's ``self_claim_line``; mention-only cards have none."""
+    folder = corpus("cards/manifest.json").parent
+    wrong = []
+    for entry in manifest():
+        card = read_card("README.md", (folder / str(entry["file"])).read_bytes())
+        found = card_claims(card)
+        own = [c for c in found if c.self_claim]
+        first = own[0].line if own else None
+        if first != entry["self_claim_line"]:
+            wrong.append(
+                (entry["file"], entry["self_claim_line"], [(c.line, c.quote) for c in own])
+            )
+        # Every line the manifest calls a self-claim is found, whatever else is on the card.
+        if entry["self_claim_line"] is not None:
+            assert any(c.line == entry["self_claim_line"] for c in own), entry["file"]
+    assert not wrong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This model is open source.",
+        "We open-source the weights and code.",
+        "We introduce and opensource Foo-2, our next generation of models.",
+        "To support the community, we have open-sourced Foo-R1 and Foo-R1-Zero.",
+        "Foo 70B is the world's top open-source LLM, trained with a new technique.",
+        "It is the #1 open source model on this benchmark.",
+        "For details about the open-source model of Foo-72B, see GitHub.",
+        "Our open-source models are available under Apache 2.0.",
+        "The weights are open sourced under the MIT license.",
+        "Open source, they say.",
+        "我们开源了模型。",
+    ],
+)
+def test_self_claims(text: str) -> None:
+    assert self_claims_in(text) == [1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Our chat models outperform open-source chat models on most benchmarks.",
+        "They outperform many of the available open source and closed chat models.",
+        "Compared with other open-source models, Foo uses a larger vocabulary.",
+        "It significantly surpasses existing open-source models on most tasks.",
+        "Fine-tuned from Foo-Base using open source instruction datasets with permissive licenses.",
+        "While most open-source LVLM models with 224 resolution fail, Foo-VL succeeds.",
+        "Our Purple Llama tools are open sourced for the community to use.",
+        "We also encourage the open source community to use Foo for research.",
+        "It uses part of the open-source generic corpus.",
+        "Separate legal notices (e.g., Open Source Software Licenses) apply.",
+        "Thanks to the creators of the open source datasets that were used.",
+        "Created by Eric and his open source AI research collective.",
+        "## Comparing Foo with the Open-Source Models.",
+        "Mail us at team_opensource@example.com.",
+        "相比目前以中英词表为主的开源模型，Foo使用了更大的词表。",
+    ],
+)
+def test_mentions_are_not_self_claims(text: str) -> None:
+    card = read_card("README.md", text.encode("utf-8"))
+    assert all(not c.self_claim for c in card_claims(card)), [c.reading for c in card_claims(card)]
+
+
+def test_a_self_claim_after_a_mention_on_the_same_line_is_kept() -> None:
+    text = "It beats other open-source models. We open-source Foo-7B today."
+    assert self_claims_in(text) == [1]

@@ -363,3 +363,39 @@ def test_real_identification_apache(tmp_path: Path) -> None:
     verdict = report.verdict("openness")
     assert verdict is not None and verdict.value in ("open-weights", "open-source-ai")
     assert not [r for r in rule_ids(report) if r.startswith("SW-OPEN")]
+
+
+MENTION_ONLY_CARD = """---
+license: llama3.1
+base_model: meta-llama/Llama-3.1-8B
+---
+
+# Llama-3.1-8B-Example
+
+Llama-3.1-8B-Example outperforms many of the available open source and closed chat models.
+It was tuned on open-source datasets; write to team_opensource@example.com.
+"""
+
+
+def test_mentions_alone_never_raise_open_washing(tmp_path: Path) -> None:
+    root = write_release(
+        tmp_path / "mentions", card=MENTION_ONLY_CARD, license_file="llama__3.1-license.txt"
+    )
+    report = run(root, llama31(root))
+    assert not [r for r in rule_ids(report) if r.startswith("SW-OPEN-00")]
+    mentions = fact_value(report, "openness.mentions")
+    assert isinstance(mentions, list) and len(mentions) == 2
+    assert report.fact("openness.claims") is None
+
+
+def test_open_washing_quotes_the_self_claim_first(tmp_path: Path) -> None:
+    card = MENTION_ONLY_CARD + "\nWe open-source Llama-3.1-8B-Example for everyone.\n"
+    root = write_release(tmp_path / "self", card=card, license_file="llama__3.1-license.txt")
+    report = run(root, llama31(root))
+    finding = next(f for f in report.findings if f.rule_id == "SW-OPEN-001")
+    claim_line = line_of(root / "README.md", "We open-source")
+    assert finding.message.startswith(f"README.md:{claim_line} calls the release open source")
+    first = finding.evidence[0]
+    assert (first.path, first.line) == ("README.md", claim_line)
+    mention_line = line_of(root / "README.md", "outperforms many")
+    assert ("README.md", mention_line) not in {(e.path, e.line) for e in finding.evidence}

@@ -13,7 +13,8 @@ item as a fact with evidence. Fact keys:
 * ``openness.osaid`` and ``openness.osaid.<requirement>`` ({status, reason})
 * ``openness.osai.<parameter>`` ({class, score, link, notes, group, name}),
   ``openness.osai.score``, ``openness.osai.system``
-* ``openness.claims``: every place the release is called open source
+* ``openness.claims``: every place the release calls itself open source (self-claims);
+  ``openness.mentions``: where the card only mentions open source (other models, datasets)
 """
 
 from __future__ import annotations
@@ -220,7 +221,10 @@ def _claim_evidence(c: Claim) -> Evidence:
         offset=c.offset,
         pointer=c.pointer,
         excerpt=c.quote,
-        note=f"open-source claim: {c.phrase!r}",
+        note=f"{'open-source claim' if c.self_claim else 'mention, not a claim'}: "
+        f"{c.phrase!r} ({c.reading})"
+        if c.reading
+        else f"open-source claim: {c.phrase!r}",
     )
 
 
@@ -232,12 +236,22 @@ def _where(c: Claim) -> str:
 
 
 def _claims(b: ResultBuilder, a: Assessment) -> None:
-    claims = a.claims
+    """Self-claims are facts and, when the license or OSAID disagree, open-washing findings;
+    mere mentions (other open-source models, datasets, tools) are listed, never judged."""
+    claims = [c for c in a.claims if c.self_claim]
+    mentions = [c for c in a.claims if not c.self_claim]
+    if mentions:
+        b.fact(
+            "openness.mentions",
+            "Open source mentioned, not about this release",
+            [f"{_where(c)}: {c.quote}" for c in mentions[:20]],
+            [_claim_evidence(c) for c in mentions[:20]],
+        )
     if not claims:
         return
     b.fact(
         "openness.claims",
-        "Where the release is called open source",
+        "Where the release calls itself open source",
         [f"{_where(c)}: {c.quote}" for c in claims[:20]],
         [_claim_evidence(c) for c in claims[:20]],
     )

@@ -103,10 +103,11 @@ def grade_component(d: Detected, m: MotComponent) -> Grade:
 
 
 def find_claims(snap: Snapshot) -> tuple[Claim, ...]:
-    """Open-source claims: the card's prose first, then its front matter, then GGUF names."""
+    """Where the release says "open source": self-claims first (the card's prose, then its
+    front matter, then GGUF names), then the card's mere mentions, each group in order."""
     found: list[Claim] = []
     if snap.card is not None:
-        in_card = card_claims(snap.card)
+        in_card = card_claims(snap.card, names=release_names(snap))
         found.extend(sorted(in_card, key=lambda c: c.pointer is not None))
     for g in snap.ggufs:
         for key, value in g.names.items():
@@ -116,7 +117,18 @@ def find_claims(snap: Snapshot) -> tuple[Claim, ...]:
         claim = text_claim(g.path, PurePosixPath(g.path).name, pointer="file name")
         if claim is not None:
             found.append(claim)
-    return tuple(found)
+    return tuple(sorted(found, key=lambda c: not c.self_claim))
+
+
+def release_names(snap: Snapshot) -> tuple[str, ...]:
+    """This release's names: the card title and model_name, GGUF names, the folder name."""
+    names: list[str] = [snap.name]
+    if snap.card is not None:
+        title = next((s.title for s in snap.card.sections if s.level == 1), None)
+        names += [n for n in (title, snap.card.card.model_name) if n]
+    for g in snap.ggufs:
+        names += list(g.names.values())
+    return tuple(dict.fromkeys(n.strip() for n in names if n and n.strip()))
 
 
 def _release_info(snap: Snapshot, lic: ReleaseLicense) -> dict[str, str]:

@@ -1,9 +1,15 @@
-"""Find where a model card (or a GGUF name) calls the release open source.
+"""Find where a model card (or a GGUF name) says "open source", and whether it means itself.
 
 Only text a reader sees counts: fenced code blocks, inline code, HTML
 comments and tags, URLs, e-mail addresses and image (badge) alt text are
 masked before matching, and a negated phrase ("not open source") is no
-claim. The phrases and negations are data (``data/openness/claims.yaml``).
+claim. Each phrase is then read in its sentence (:func:`classify`): a
+*self-claim* says that this release is open source ("we open-source
+DeepSeek-R1", "the world's top open-source LLM"); a *mention* speaks of
+something else (other open-source models it outperforms, open-source
+datasets, tools, communities, licenses). Open-washing is judged on
+self-claims only. The phrases, negations and word lists are data
+(``data/openness/claims.yaml``).
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ class Claim:
     line: int | None = None
     offset: int | None = None  # byte offset (GGUF metadata)
     pointer: str | None = None  # "front matter", or the GGUF key
+    self_claim: bool = True
+    """True when the phrase says this release is open source; False for a mention."""
+    reading: str = ""
+    """Why it was read so ("a singular model noun: 'LLM'", "compared with others: 'outperform'")."""
 
 
 def _mask(line: str) -> str:
@@ -80,19 +90,144 @@ def _quote(line: str, start: int, end: int) -> str:
     return text
 
 
-def _first_claim(masked: str, before: str) -> re.Match[str] | None:
-    """The first phrase in ``masked`` that is not negated (``before``: the previous line)."""
+def _first_claim(
+    masked: str, before: str, names: tuple[str, ...] = ()
+) -> tuple[re.Match[str], bool, str] | None:
+    """The first self-claim in ``masked``, else its first mention (not negated phrases).
+
+    ``before`` is the previous line; ``names`` are this release's names.
+    Returns the phrase, whether it is a self-claim and why.
+    """
+    mention: tuple[re.Match[str], bool, str] | None = None
     for m in islice(tables.claims().any.finditer(masked), _MAX_HITS_PER_LINE):
         context = masked[max(0, m.start() - _CONTEXT) : m.start()]
         if m.start() < _CONTEXT:
             context = before[-_CONTEXT:] + " " + context
-        if not _negated(context):
-            return m
+        if _negated(context):
+            continue
+        sentence_start = _sentence_start(context)
+        after = masked[m.end() : m.end() + _CONTEXT]
+        own, why = classify(context[sentence_start:], m.group(0), after, names)
+        if own:
+            return m, True, why
+        if mention is None:
+            mention = (m, False, why)
+    return mention
+
+
+def _sentence_start(prefix: str) -> int:
+    cut = [m.end() for m in _SENTENCE_END.finditer(prefix)]
+    return cut[-1] if cut else 0
+
+
+_PHRASE_END = re.compile(r"[,;:!?()\[\]|\n]|\.(?:\s|$)")
+_TOKEN = re.compile(r"[#]?[^\W_][\w'’.%+-]*|[#]\d+")
+_NAME_LIKE = re.compile(r"(?=.*\d)(?=.*[A-Za-z])|[a-z][A-Z]|[A-Z].*-")
+
+
+def _tokens(text: str) -> list[str]:
+    out = []
+    for token in _TOKEN.findall(text):
+        token = token.rstrip(".'’-")
+        token = token.removesuffix("'s").removesuffix("’s")
+        if token:
+            out.append(token)
+    return out
+
+
+def _head(words: list[str], names: tuple[str, ...]) -> tuple[str, str] | None:
+    """The head of a noun phrase: ``(kind, word)``, kind in model/models/name/other."""
+    t = tables.claims()
+    for word in reversed(words):
+        low = word.lower()
+        if low in t.model_nouns:
+            return "model", word
+        if low in t.plural_model_nouns:
+            return "models", word
+    if not words:
+        return None
+    last = words[-1]
+    low_names = {n.lower() for n in names}
+    if last.lower() in low_names or any(last.lower() in n for n in low_names if len(last) > 3):
+        return "name", last
+    if _NAME_LIKE.search(last) and last[:1].isupper():
+        return "name", last
+    return "other", last
+
+
+def classify(before: str, phrase: str, after: str, names: tuple[str, ...] = ()) -> tuple[bool, str]:
+    """Whether "open source" in a sentence says this release is open source, and why.
+
+    ``before`` is the sentence up to the phrase, ``after`` the text after it,
+    ``names`` this release's names (card title, model name, repository).
+    """
+    t = tables.claims()
+    if "开源" in phrase:
+        sentence = before + phrase + after[:40]
+        if any(p.search(sentence) for p in t.chinese_self):
+            return True, "a Chinese release statement"
+        return False, "Chinese text that does not say this release is open-sourced"
+    if re.search(r"fully[-_\s]open", phrase, re.IGNORECASE):
+        before = before + " open source"  # read "fully open" as its own predicate
+    words_before = _tokens(before)
+    low_before = [w.lower() for w in words_before]
+    clause = _tokens(re.split(r"[,;:]", before)[-1])
+    window = " ".join(w.lower() for w in clause[-t.cue_window :])
+    for cue in t.comparison_cues:
+        hit = cue.search(window)
+        if hit:
+            return False, f"compared with others: {hit.group(0)!r}"
+    phrase_words: list[str] = []
+    for word in _tokens(_PHRASE_END.split(after, 1)[0])[:5]:
+        if word.lower() in t.stops:
+            break
+        phrase_words.append(word)
+    previous = low_before[-1] if low_before else ""
+    owned = bool(set(low_before[-3:]) & t.owners)
+    verb = phrase.lower().endswith(("sourced", "sourcing")) or previous in t.verb_leads
+    head = _head(phrase_words, names)
+    if head is not None:
+        kind, word = head
+        if kind in ("model", "name"):
+            return True, f"names this model: {word!r}" if kind == "name" else f"a model: {word!r}"
+        if kind == "models" and (owned or (verb and previous not in t.linking_verbs)):
+            return True, f"our own {word!r}"
+        if not verb or kind == "models":
+            return False, f"about {word!r}, not this release"
+        if previous not in ("we", "i", "they", "has", "have", "had", "will", "to"):
+            return False, f"about {word!r}, not this release"
+        return True, f"we open-source {word!r}"
+    # A verb or predicate with no object: the subject decides.
+    subject = _subject(low_before)
+    if subject is not None and subject not in t.model_nouns and not _is_self_subject(subject):
+        return False, f"said of {subject!r}"
+    return True, "this release is open source" if subject is None else f"said of {subject!r}"
+
+
+_SELF_SUBJECTS = frozenset({"it", "we", "i", "they", "model", "everything", "all", "this"})
+
+
+def _is_self_subject(word: str) -> bool:
+    return word in _SELF_SUBJECTS or bool(_NAME_LIKE.search(word))
+
+
+def _subject(low_before: list[str]) -> str | None:
+    """The last word before the sentence's linking verb ("our tools are open sourced")."""
+    t = tables.claims()
+    for i in range(len(low_before) - 1, 0, -1):
+        if low_before[i] in t.linking_verbs:
+            return low_before[i - 1]
     return None
 
 
-def card_claims(card: CardText, limit: int = MAX_CLAIMS) -> tuple[Claim, ...]:
-    """The lines of a card that call the release open source (one claim per line).
+def card_claims(
+    card: CardText, limit: int = MAX_CLAIMS, names: tuple[str, ...] = ()
+) -> tuple[Claim, ...]:
+    """The lines of a card that say "open source" (one per line), self-claims marked.
+
+    A line's self-claim is kept in preference to a mention on the same line;
+    ``names`` are the release's names (card title, model name, repository),
+    which help tell "the open-source <name>" from other models.
 
     Front-matter lines are read as plain text (``extra_gated_prompt`` is
     shown to users), body lines as Markdown: fenced code blocks and HTML
@@ -117,9 +252,10 @@ def card_claims(card: CardText, limit: int = MAX_CLAIMS) -> tuple[Claim, ...]:
         before = ""
         if lo == 0 and number > 1 and not (number - 1 >= body and card.in_code(number - 1)):
             before = _mask(card.lines[number - 2][-_CONTEXT:])
-        hit = _first_claim(_mask(segment), before)
-        if hit is None:
+        first = _first_claim(_mask(segment), before, names)
+        if first is None:
             continue
+        hit, own, why = first
         claimed.add(number)
         found.append(
             Claim(
@@ -128,6 +264,8 @@ def card_claims(card: CardText, limit: int = MAX_CLAIMS) -> tuple[Claim, ...]:
                 quote=_quote(segment, hit.start(), hit.end()),
                 line=number,
                 pointer=None if number >= body else "front matter",
+                self_claim=own,
+                reading=why,
             )
         )
         if len(found) >= limit:
@@ -140,13 +278,16 @@ def text_claim(
 ) -> Claim | None:
     """The claim in a short text such as a GGUF ``general.name``, if it makes one."""
     masked = _mask(text)
-    hit = _first_claim(masked, "")
-    if hit is None:
+    first = _first_claim(masked, "")
+    if first is None:
         return None
+    hit = first[0]
+    # A name that says "open source" names this release as open source.
     return Claim(
         path=path,
         phrase=text[hit.start() : hit.end()],
         quote=" ".join(text.split())[:QUOTE_MAX],
         offset=offset,
         pointer=pointer,
+        reading="the release's own name",
     )

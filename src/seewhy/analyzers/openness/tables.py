@@ -372,6 +372,15 @@ class ClaimTables:
     claims: tuple[re.Pattern[str], ...]
     negations: tuple[re.Pattern[str], ...]
     any: re.Pattern[str]  # every claim phrase in one expression
+    model_nouns: frozenset[str] = frozenset()
+    plural_model_nouns: frozenset[str] = frozenset()
+    owners: frozenset[str] = frozenset()
+    stops: frozenset[str] = frozenset()
+    verb_leads: frozenset[str] = frozenset()
+    linking_verbs: frozenset[str] = frozenset()
+    comparison_cues: tuple[re.Pattern[str], ...] = ()
+    cue_window: int = 6
+    chinese_self: tuple[re.Pattern[str], ...] = ()
 
 
 @cache
@@ -382,7 +391,20 @@ def claims() -> ClaimTables:
         claims=_regexes(data["claims"]),
         negations=_regexes(data["negations"]),
         any=re.compile("|".join(f"(?:{c})" for c in data["claims"]), _FLAGS),
+        model_nouns=_words(data.get("model_nouns")),
+        plural_model_nouns=_words(data.get("plural_model_nouns")),
+        owners=_words(data.get("owners")),
+        stops=_words(data.get("stops")),
+        verb_leads=_words(data.get("verb_leads")),
+        linking_verbs=_words(data.get("linking_verbs")),
+        comparison_cues=_regexes(data.get("comparison_cues")),
+        cue_window=int(data.get("cue_window", 6)),
+        chinese_self=_regexes(data.get("chinese_self")),
     )
+
+
+def _words(values: Any) -> frozenset[str]:
+    return frozenset(str(v).lower() for v in values or ())
 
 
 @dataclass(frozen=True)
