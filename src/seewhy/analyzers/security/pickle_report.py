@@ -59,9 +59,22 @@ class ScanReporter:
 
     # ------------------------------------------------------------ public
 
-    def report(self, scan: PickleScan, where: Location, profiles: Sequence[str]) -> None:
-        """Judge a scan (and its nested scans) and record the findings."""
-        self._report(scan, where, tuple(profiles), (), None)
+    def report(
+        self,
+        scan: PickleScan,
+        where: Location,
+        profiles: Sequence[str],
+        *,
+        origin: str | None = None,
+        anchor: int | None = None,
+    ) -> None:
+        """Judge a scan (and its nested scans) and record the findings.
+
+        ``origin`` names a stream decoded from the file (an encoded pickle in a
+        string); its offsets are then its own and the evidence points at
+        ``anchor`` (the string's file offset; negative when unknown).
+        """
+        self._report(scan, where, tuple(profiles), (origin,) if origin else (), anchor)
 
     def flush(self) -> None:
         """Emit the grouped findings."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
+from seewhy.analyzers.security.pickle_embedded import EMBEDDED_KINDS, embedded_handler
 from seewhy.analyzers.security.pickle_policy import PicklePolicy, load_policy
 from seewhy.analyzers.security.pickle_report import Location, ScanReporter
 from seewhy.analyzers.security.pickle_torch import (
@@ -117,6 +118,8 @@ class PickleAnalyzer:
         reporter = ScanReporter(b, policy)
         for file in release.files:
             handler = self._handler(file)
+            if handler is None and file.kind in EMBEDDED_KINDS:
+                handler = embedded_handler(ctx.cache, self.limits)  # pickles in strings
             if handler is None:
                 continue
             outcome = _Outcome()
