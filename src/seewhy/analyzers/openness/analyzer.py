@@ -28,6 +28,7 @@ from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.assess import Assessment, assess
 from seewhy.analyzers.openness.claims import Claim
 from seewhy.analyzers.openness.licensing import restriction_summary, tag_evidence
+from seewhy.analyzers.openness.naming import NamingDuty, naming_duty
 from seewhy.analyzers.openness.snapshot import read_snapshot
 from seewhy.release.model import Release
 from seewhy.report.model import Evidence, JSONScalar
@@ -51,12 +52,14 @@ class OpennessAnalyzer:
     def analyze(self, release: Release, ctx: AuditContext) -> AnalyzerResult:
         """See :class:`~seewhy.analyzers.interface.Analyzer`."""
         b = ResultBuilder(self.name, ctx.rules)
-        result = assess(read_snapshot(release, ctx.cache), self._licenses(release, ctx))
+        licenses = self._licenses(release, ctx)
+        result = assess(read_snapshot(release, ctx.cache), licenses)
         _license_fact(b, result)
         _mof_facts(b, result)
         _osaid_facts(b, result)
         _osai_facts(b, result)
         _claims(b, result)
+        _naming(b, naming_duty(result.snapshot, licenses))
         v = result.verdict
         b.verdict("openness", v.value, v.reason, v.evidence)
         return b.result
@@ -287,4 +290,26 @@ def _claims(b: ResultBuilder, a: Assessment) -> None:
             "SW-OPEN-003",
             f"{said}, but no license could be identified for it",
             claim_ev + (lic.evidence()[:2] or [Evidence(note="no license statement found")]),
+        )
+
+
+def _naming(b: ResultBuilder, duty: NamingDuty | None) -> None:
+    """The license's naming duty for derivatives, checked against the release's own names."""
+    if duty is None:
+        return
+    clause = tag_evidence(duty.clause)
+    b.fact(
+        "openness.naming",
+        f'Derivative names must begin with "{duty.required}"',
+        {c.source: f"{c.name} ({'begins' if c.ok else 'does not begin'} so)" for c in duty.checks},
+        [clause, *(c.evidence for c in duty.checks)],
+    )
+    broken = duty.broken
+    if broken:
+        names = ", ".join(f"{c.source} {c.name!r}" for c in broken)
+        b.finding(
+            "SW-OPEN-004",
+            f'the license requires derivatives to include "{duty.required}" at the beginning of '
+            f"their name, but this derivative is named {names}",
+            [*(c.evidence for c in broken), clause],
         )
