@@ -17,6 +17,7 @@ import zipfile
 
 import pytest
 
+from builders import CountingSource
 from seewhy.formats.archive import read_zip
 from seewhy.formats.interface import BytesSource
 from seewhy.formats.torch import (
@@ -27,6 +28,9 @@ from seewhy.formats.torch import (
     describe_torch_zip,
     is_legacy_torch,
     is_pickle_start,
+    legacy_tensors,
+    summarize_tensors,
+    zip_tensors,
 )
 
 # --------------------------------------------------------------------------
@@ -394,3 +398,56 @@ def test_malicious_prefix_is_still_a_pickle() -> None:
     head = b"cos\nsystem\n(S'echo hi'\ntR" + b"\x00garbage"
     assert is_pickle_start(head) == 0
     assert is_pickle_start(b"\x80\x02cos\nsystem\nq\x00X\x07\x00\x00\x00echo hiq\x01\x85R.") == 2
+
+
+# --------------------------------------------------------------------------
+# tensor facts from the pickle (real torch.save files)
+
+
+def _saved(obj: object, **kwargs: object) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer, **kwargs)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def test_zip_tensors_count_without_reading_tensor_bytes() -> None:
+    import torch
+
+    sd = {"a": torch.ones(300, 400), "b": torch.zeros(5, dtype=torch.float16)}
+    data = _saved(sd)
+    source = BytesSource(data)
+    listing = read_zip(source)
+    info = describe_torch_zip(listing, source)
+    counting = CountingSource(source)
+    counted = zip_tensors(counting, listing, info)
+    assert counted is not None and counted.complete
+    assert (counted.tensors, counted.parameters) == (2, 300 * 400 + 5)
+    assert counted.by_dtype == {"F32": 300 * 400, "F16": 5}
+    assert counting.bytes_read < 4096 < info.total_storage_bytes  # data.pkl only
+
+
+def test_truncated_pickle_is_not_a_count() -> None:
+    import torch
+
+    data = _saved({"a": torch.ones(2), "b": torch.ones(3)}, _use_new_zipfile_serialization=False)
+    # Cut the legacy file inside its object pickle: counts are a lower bound, said so.
+    counted = legacy_tensors(BytesSource(data[:400]))
+    assert not counted.complete
+    assert counted.reason
+    whole = legacy_tensors(BytesSource(data))
+    assert whole.complete and whole.parameters == 5
+
+
+def test_summary_flags_views_past_their_storage() -> None:
+    from seewhy.formats.pickle_vm import TorchStorageRef, TorchTensorRef
+
+    storage = TorchStorageRef("torch", "FloatStorage", "0", "cpu", 6, legacy=False)
+    inside = TorchTensorRef(10, "torch._utils._rebuild_tensor_v2", storage, 0, (2, 3), (3, 1))
+    past = TorchTensorRef(20, "torch._utils._rebuild_tensor_v2", storage, 4, (2, 3), (3, 1))
+    tied = TorchTensorRef(30, "torch._utils._rebuild_tensor_v2", storage, 0, (2, 3), (3, 1))
+    summary = summarize_tensors([inside, past, tied])
+    assert summary.tensors == 2 and summary.parameters == 12  # the tied copy counts once
+    assert [p.code for p in summary.problems] == ["torch.tensor-out-of-storage"]
+    assert summary.problems[0].offset == 20
