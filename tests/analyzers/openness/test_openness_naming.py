@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from openness_builders import fact_value, line_of, rule_ids, write_release
 
+from seewhy.analyzers.interface import Analyzer
 from seewhy.analyzers.inventory import InventoryAnalyzer
 from seewhy.analyzers.license import LicenseAnalyzer
 from seewhy.analyzers.openness import OpennessAnalyzer
@@ -25,7 +26,7 @@ def card(title: str, *, base: str | None = "meta-llama/Llama-3.1-8B", name: str 
 
 
 def audited(root: Path) -> Report:
-    analyzers = [InventoryAnalyzer(), LicenseAnalyzer(), OpennessAnalyzer()]
+    analyzers: list[Analyzer] = [InventoryAnalyzer(), LicenseAnalyzer(), OpennessAnalyzer()]
     return audit(root, analyzers=analyzers, raise_errors=True)
 
 
