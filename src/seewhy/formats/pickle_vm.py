@@ -755,6 +755,7 @@ class _Machine:
         # that the two readings part: ``diverges`` then says where and how.
         self.inherited: Mapping[int, object] = inherited or {}
         self.diverges: str | None = None
+        self.gets = 0
         self.got: dict[int, int] = {}  # stack position → memo index it came from
         self.proto = 0
         self.protos: list[int] = []
@@ -1334,6 +1335,7 @@ class _Machine:
     # memo
 
     def _get(self, index: int) -> None:
+        self.gets += 1
         if index not in self.memo:
             if index in self.inherited:
                 # The decisive difference: a fresh unpickler fails here.
@@ -2388,6 +2390,7 @@ def scan_pickle(
     # two readings part (see _Machine.diverges) it is the fresh memos merged in order.
     carried: dict[int, object] = {}
     shared_from: tuple[int, dict[int, object], str] | None = None
+    gets_since = 0  # GETs from the first pickle that depends on the memo before it on
     while position < stop and len(pickles) < count_limit:
         if pickles and not _STARTS.get(source.read_at(position, 1)[0], False):
             break
@@ -2414,6 +2417,8 @@ def scan_pickle(
             shared_from = (info.index, dict(carried), machine.diverges)
         elif shared_from is None:
             carried.update(machine.memo)
+        if shared_from is not None:
+            gets_since += machine.gets
         if info.error is not None:
             if (
                 expected is not None
@@ -2438,7 +2443,8 @@ def scan_pickle(
         position = info.end
     for index in divergent:
         _alternative_reading(source, pickles[index], stop, records, limits, registry, _depth)
-    if shared_from is not None:
+    if shared_from is not None and (gets_since or pickles[shared_from[0]].error is not None):
+        # (Without a GET, MEMOIZE numbering alone changes nothing a reading does.)
         first, memo, why = shared_from
         _shared_memo_reading(
             source,

@@ -34,6 +34,7 @@ from pickle_samples import (
     nested_value,
     shared_memo_stack,
     shell,
+    text0,
     ustr,
 )
 
@@ -331,3 +332,16 @@ def test_too_many_encoded_pickles_leave_the_file_inconclusive(tmp_path: Path) ->
     ]
     assert step.status is CoverageStatus.INCONCLUSIVE and "encoded pickles" in step.detail
     assert _load_safety(report) != "safe"
+
+
+def test_protocol_0_payload_without_stop_in_a_json_string_is_found(tmp_path: Path) -> None:
+    """No PROTO, no STOP: pickle.loads still runs the call before it fails."""
+    marker = tmp_path / "MARKER"
+    release = tmp_path / "release"
+    release.mkdir()
+    payload = glob("os", "system") + b"(" + text0(shell(marker)) + b"tR"
+    text = base64.b64encode(payload).decode()
+    (release / "tokenizer_config.json").write_text(json.dumps({"extra": {"x": text}}))
+    report = seewhy.audit(release)
+    raw = (release / "tokenizer_config.json").read_bytes()
+    _assert_reported(report, "tokenizer_config.json", "/extra/x", text, raw)

@@ -22,8 +22,9 @@ holds a hundred thousand strings):
 
 Only candidates are decoded in full (at most :data:`MAX_DECODED_BYTES` per
 string) and walked by the symbolic machine; a candidate counts as a pickle
-when its first pickle has PROTO and imports or calls something, or when the
-machine walks it to its STOP. Nothing is ever unpickled.
+when the machine walks its first pickle to its STOP, or when it imports or
+calls something before it stops (a payload followed by corrupt bytes still
+runs). Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -224,10 +225,8 @@ def _is_pickle(scan: PickleScan) -> bool:
     """Whether a candidate's scan shows a pickle (not bytes that happen to start like one)."""
     if not scan.pickles:
         return False
-    first = scan.pickles[0]
-    if first.complete:
-        return True
-    return first.protocol is not None and bool(scan.globals or scan.calls)
+    # A payload before corrupt bytes still runs: what it imports counts.
+    return scan.pickles[0].complete or bool(scan.globals or scan.calls)
 
 
 Candidate = tuple[str, "str | int", str]
