@@ -324,8 +324,9 @@ EMBEDDED_KINDS = frozenset(
 )
 """Kinds whose strings are searched for encoded pickles."""
 
-MAX_JSON_BYTES = 64 << 20
-"""JSON files larger than this are not searched (the inventory reports them)."""
+MAX_JSON_BYTES = 16 << 20
+"""JSON files larger than this are not searched: the inventory's cap, which lists or
+reports them (a parsed tree of a larger file would not fit a file's memory budget)."""
 
 SAFETENSORS_CACHE_KEY = "safetensors"
 """``ctx.cache[(SAFETENSORS_CACHE_KEY, path)]`` holds a parsed :class:`SafetensorsInfo`."""
