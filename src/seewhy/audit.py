@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from seewhy._version import __version__
 from seewhy.analyzers.interface import Analyzer, AnalyzerResult, AuditContext, AuditOptions
+from seewhy.budget import DEFAULT_FILE_MEMORY, DEFAULT_FILE_TIMEOUT, DEFAULT_RELEASE_TIMEOUT
 from seewhy.errors import ReleaseReadError
 from seewhy.release.local import display, open_release
 from seewhy.release.model import FileKind, Release, ReleaseFile, ReleaseIssue
@@ -86,6 +87,9 @@ def audit(
     analyzers: Sequence[Analyzer] | None = None,
     signature_trust: SignatureTrust | None = None,
     raise_errors: bool = False,
+    file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
+    file_memory: int | None = DEFAULT_FILE_MEMORY,
+    release_timeout: float | None = DEFAULT_RELEASE_TIMEOUT,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
     """Audit a model release (a folder or a single file) and return its Report.
@@ -94,6 +98,11 @@ def audit(
     ``hash_files`` every file is streamed through sha256 (files in parallel);
     otherwise only headers are read. An analyzer that fails is recorded as
     errored and the audit goes on, unless ``raise_errors`` is set.
+
+    Each analyzer may spend ``file_timeout`` seconds and ``file_memory``
+    bytes on one file, and all of them ``release_timeout`` seconds on the
+    release (``None``: no limit); a file whose analysis runs out is
+    inconclusive, with the reason (see :mod:`seewhy.budget`).
     """
     release = open_release(source)
     return audit_release(
@@ -103,6 +112,9 @@ def audit(
         progress=progress,
         analyzers=analyzers if analyzers is not None else default_analyzers(signature_trust),
         raise_errors=raise_errors,
+        file_timeout=file_timeout,
+        file_memory=file_memory,
+        release_timeout=release_timeout,
         now=now,
     )
 
@@ -115,11 +127,20 @@ def audit_release(
     progress: Progress | None = None,
     analyzers: Sequence[Analyzer] | None = None,
     raise_errors: bool = False,
+    file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
+    file_memory: int | None = DEFAULT_FILE_MEMORY,
+    release_timeout: float | None = DEFAULT_RELEASE_TIMEOUT,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
     """Audit an already opened Release (see :func:`audit`)."""
     started = now()
-    ctx = AuditContext(options=AuditOptions(hash_files=hash_files))
+    options = AuditOptions(
+        hash_files=hash_files,
+        file_timeout=file_timeout,
+        file_memory=file_memory,
+        release_timeout=release_timeout,
+    )
+    ctx = AuditContext(options=options)
     hash_errors: dict[str, str] = {}
     if hash_files:
         hash_errors = hash_release(release, progress)

@@ -23,6 +23,7 @@ from safetensors.numpy import save, save_file
 from builders import CountingSource
 from seewhy.errors import FormatError
 from seewhy.formats.interface import BytesSource, Source
+from seewhy.formats.jsondoc import JsonBounds
 from seewhy.formats.safetensors import (
     DTYPE_BITS,
     PROBLEM_CODES,
@@ -97,7 +98,7 @@ def only(info: SafetensorsInfo, code: str) -> Any:
     return found[0]
 
 
-def raises(data: bytes | Source, code: str, **kwargs: int) -> FormatError:
+def raises(data: bytes | Source, code: str, **kwargs: Any) -> FormatError:
     source = data if not isinstance(data, bytes) else BytesSource(data)
     with pytest.raises(FormatError) as exc:
         parse_safetensors(source, **kwargs)
@@ -597,7 +598,7 @@ def test_every_problem_code_is_reachable() -> None:
     """Each code in PROBLEM_CODES is produced by at least one input here."""
     seen: set[str] = set()
 
-    def run(source: bytes | Source, **kwargs: int) -> None:
+    def run(source: bytes | Source, **kwargs: Any) -> None:
         src = BytesSource(source) if isinstance(source, bytes) else source
         try:
             info = parse_safetensors(src, **kwargs)
@@ -630,6 +631,8 @@ def test_every_problem_code_is_reachable() -> None:
     run(pack(good(), extra=b"x"))
     run(pack(good())[:-1])
     run(pack({f"t{i}": 1 for i in range(5)}), max_problems=2)
+    run(pack({"__metadata__": {"a": "b"}}), bounds=JsonBounds(max_strings=2))
+    run(pack({"__metadata__": {"a": "long"}}), bounds=JsonBounds(max_string_bytes=3))
     assert seen == set(PROBLEM_CODES)
 
 

@@ -19,6 +19,7 @@ from safetensors.numpy import save_file
 
 from seewhy.errors import FormatError
 from seewhy.formats.interface import BytesSource
+from seewhy.formats.jsondoc import JsonBounds
 from seewhy.formats.safetensors import parse_safetensors
 from seewhy.formats.shards import (
     PROBLEM_CODES,
@@ -379,7 +380,13 @@ def test_every_problem_code_is_reachable(release: Path) -> None:
         with pytest.raises(FormatError) as exc:
             parse_index(data)
         seen.add(exc.value.code)
-    for data, kwargs in [(b"{}" * 10, {"max_bytes": 5}), (b'{"a": 1, "b": 2}', {"max_keys": 1})]:
+    limited: list[tuple[bytes, dict[str, Any]]] = [
+        (b"{}" * 10, {"max_bytes": 5}),
+        (b'{"a": 1, "b": 2}', {"max_keys": 1}),
+        (b'{"a": [1, 2, 3]}', {"bounds": JsonBounds(max_values=1)}),
+        (b'{"a": "long"}', {"bounds": JsonBounds(max_string_bytes=3)}),
+    ]
+    for data, kwargs in limited:
         with pytest.raises(FormatError) as exc:
             parse_index(data, **kwargs)
         seen.add(exc.value.code)

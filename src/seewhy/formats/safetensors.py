@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from seewhy.errors import FormatError
 from seewhy.formats.interface import Problem, Source, read_exact
 from seewhy.formats.jsondoc import (
+    HEADER_BOUNDS,
+    JsonBounds,
     JsonDocument,
     JsonObject,
     ProblemSink,
@@ -168,6 +170,7 @@ def parse_safetensors(
     max_keys: int = MAX_KEYS,
     max_depth: int = MAX_DEPTH,
     max_problems: int = MAX_PROBLEMS,
+    bounds: JsonBounds = HEADER_BOUNDS,
 ) -> SafetensorsInfo:
     """Parse and check the header of a safetensors file.
 
@@ -195,7 +198,7 @@ def parse_safetensors(
         )
     raw = read_exact(source, 8, n, "header", "safetensors.short-read")
     sink = ProblemSink("safetensors", max_problems)
-    doc = load_json_object(raw, 8, "safetensors.header", max_keys, max_depth)
+    doc = load_json_object(raw, 8, "safetensors.header", max_keys, max_depth, bounds)
     _check_header_edges(doc, sink)
     root = doc.value
     data_start = 8 + n

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from seewhy.errors import FormatError
 from seewhy.formats.interface import Problem
 from seewhy.formats.jsondoc import (
+    HEADER_BOUNDS,
+    JsonBounds,
     JsonObject,
     ProblemSink,
     brief,
@@ -111,6 +113,7 @@ def parse_index(
     max_keys: int = MAX_INDEX_KEYS,
     max_depth: int = MAX_DEPTH,
     max_problems: int = MAX_PROBLEMS,
+    bounds: JsonBounds = HEADER_BOUNDS,
 ) -> ShardIndex:
     """Parse a shard index file held in ``data``.
 
@@ -124,7 +127,7 @@ def parse_index(
             f"index is {len(data)} bytes, above the cap of {max_bytes}",
             0,
         )
-    doc = load_json_object(data, 0, "shards.index", max_keys, max_depth)
+    doc = load_json_object(data, 0, "shards.index", max_keys, max_depth, bounds)
     rest = data[doc.end :]
     if rest.strip(b" \t\r\n"):
         at = doc.end + len(rest) - len(rest.lstrip(b" \t\r\n"))

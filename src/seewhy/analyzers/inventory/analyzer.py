@@ -21,6 +21,7 @@ from seewhy.analyzers.interface import (
     parsed_card,
 )
 from seewhy.analyzers.inventory.sizes import card_title, claim_agrees, parse_size_claim
+from seewhy.budget import BudgetExceeded
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.archive import read_zip
 from seewhy.formats.gguf import GgufInfo, parse_gguf
@@ -82,7 +83,12 @@ class InventoryAnalyzer:
         for file in release.files:
             handler = _HANDLERS.get(file.kind, _listed)
             try:
-                handler(release, file, b, state)
+                with ctx.budget.bound(file.path):
+                    handler(release, file, b, state)
+            except BudgetExceeded as exc:
+                b.over_budget(file.path, exc)
+                if file.kind is FileKind.SAFETENSORS:
+                    state.unparsed_shards.add(file.path)
             except FormatError as exc:
                 b.problem(file.path, Problem(exc.code, exc.message, exc.offset))
                 b.cover(file.path, P.INCONCLUSIVE, f"could not be parsed: {exc.message}")

@@ -48,6 +48,7 @@ from seewhy.analyzers.security.formats_keras import (
 )
 from seewhy.analyzers.security.formats_onnx import check_onnx
 from seewhy.analyzers.security.formats_tf import check_graph_def, check_pbtxt, check_saved_model
+from seewhy.budget import BudgetExceeded
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.interface import Problem
 from seewhy.formats.savedmodel import probe
@@ -120,7 +121,11 @@ class FrameworkFormatsAnalyzer:
             if selected is None:
                 continue
             what, check = selected
-            _run(release, file, b, what, with_context(check, ctx))
+            try:
+                with ctx.budget.bound(file.path):
+                    _run(release, file, b, what, with_context(check, ctx))
+            except BudgetExceeded as exc:
+                b.over_budget(file.path, exc)
         check_hard_links(release, b)
         return b.result
 
@@ -137,6 +142,8 @@ def _run(release: Release, file: ReleaseFile, b: ResultBuilder, what: str, check
     except ReleaseReadError as exc:
         b.problem(file.path, Problem("release.unreadable", f"read failed: {exc.reason}"))
         b.cover(file.path, CoverageStatus.ERROR, f"read failed: {exc.reason}")
+    except MemoryError:
+        raise  # out of memory is the budget's to report (seewhy.budget), not a crash
     except Exception as exc:  # a parser crash on hostile input is itself a finding
         b.problem(
             file.path,

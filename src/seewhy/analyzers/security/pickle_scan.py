@@ -41,6 +41,7 @@ from seewhy.analyzers.security.pickle_torch import (
     scan_legacy_tar,
     storage_members,
 )
+from seewhy.budget import BudgetExceeded
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.archive import METHOD_STORED, ZipMember, read_member, read_zip
 from seewhy.formats.interface import BytesSource, Problem, Source
@@ -124,7 +125,11 @@ class PickleAnalyzer:
                 continue
             outcome = _Outcome()
             try:
-                summary = handler(release, file, reporter, policy, outcome)
+                with ctx.budget.bound(file.path):
+                    summary = handler(release, file, reporter, policy, outcome)
+            except BudgetExceeded as exc:
+                b.over_budget(file.path, exc)
+                continue
             except FormatError as exc:
                 b.problem(file.path, Problem(exc.code, exc.message, exc.offset))
                 b.cover(file.path, P.INCONCLUSIVE, f"pickles not analysed: {exc.message}")

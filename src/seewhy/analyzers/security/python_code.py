@@ -41,6 +41,7 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
+from seewhy.budget import BudgetExceeded, checkpoint, memory_limited
 from seewhy.errors import ReleaseReadError
 from seewhy.release.model import FileKind, Release, ReleaseFile
 from seewhy.report.model import CoverageStatus, Evidence
@@ -73,11 +74,13 @@ _URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s'\"<>()\[\]{}\\`]+", re.IGNORECA
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BASE64_CHARS = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _HEX_CHARS = re.compile(r"(?:[0-9a-fA-F]{2})+")
+# Blanks within a line only ([ \t], never \s): on a file of a million empty
+# lines, "^\s*" would rescan the rest of the file from every line (quadratic).
 _PY2_HINTS = (
-    re.compile(r"^\s*print\s+[^\s(=.,;]", re.MULTILINE),
-    re.compile(r"^\s*except\s+[\w.()\s,]+\s*,\s*\w+\s*:", re.MULTILINE),
-    re.compile(r"^\s*exec\s+[\"'\w]", re.MULTILINE),
-    re.compile(r"^\s*raise\s+\w+\s*,", re.MULTILINE),
+    re.compile(r"^[ \t]*print[ \t]+[^\s(=.,;]", re.MULTILINE),
+    re.compile(r"^[ \t]*except[ \t]+(?:\([^)\n]*\)|[\w.]+)[ \t]*,[ \t]*\w+[ \t]*:", re.MULTILINE),
+    re.compile(r"^[ \t]*exec[ \t]+[\"'\w]", re.MULTILINE),
+    re.compile(r"^[ \t]*raise[ \t]+\w+[ \t]*,", re.MULTILINE),
     re.compile(r"\bur[\"']"),
 )
 _OPEN_FUNCS = frozenset({"open", "io.open", "builtins.open", "codecs.open", "os.fdopen"})
@@ -294,8 +297,93 @@ def _parse(data: bytes, text: str) -> tuple[ast.Module | None, str, int | None]:
         return None, why, exc.lineno if isinstance(exc.lineno, int) and exc.lineno > 0 else None
     except RecursionError:
         return None, "nests too deeply for the parser", None
-    except (ValueError, MemoryError, OverflowError) as exc:
+    except MemoryError:
+        if memory_limited():
+            raise  # the memory budget ran out: reported as such (seewhy.budget)
+        return None, "MemoryError: the parser ran out of memory", None
+    except (ValueError, OverflowError) as exc:
         return None, f"{type(exc).__name__}: {exc}", None
+
+
+# Byte classes of the first, C-speed estimate: word bytes (identifiers,
+# numbers, keywords, non-ASCII) -> "a"; bytes that can make a syntax-tree node
+# (operators, '.', calls/subscripts/displays, '=', statement ends) -> "."; the
+# rest (closers, ',', ':', quotes, blanks) -> " ".
+_NODE_PUNCT = b"+-*/%@&|^~<>=!.([{;\n"
+_WORD_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+_CLASSES = bytes(
+    0x61 if (c in _WORD_BYTES or c >= 0x80) else 0x2E if c in _NODE_PUNCT else 0x20
+    for c in range(256)
+)
+# Operator tokens that can make a node (closers, ',', ':' and the like make none).
+_NODE_OPS = frozenset(
+    re.findall(
+        r"\S+",
+        "+ - * / // % ** @ << >> & | ^ ~ < > <= >= == != . ( [ { "
+        "= := ; -> += -= *= /= //= %= **= @= <<= >>= &= |= ^=",
+    )
+)
+_NODE_TOKENS = frozenset({tokenize.NAME, tokenize.NUMBER, tokenize.NEWLINE})
+
+
+def _byte_estimate(data: bytes) -> int:
+    """Words plus node-making punctuation: an upper bound of the syntax tree, at C speed.
+
+    Words inside strings and comments count too, so it overestimates prose
+    (two to five times on real code); it only decides whether the exact
+    token count is needed.
+    """
+    t = data.translate(_CLASSES)
+    return t.count(b" a") + t.count(b".a") + (t[:1] == b"a") + t.count(b".")
+
+
+def _token_estimate(data: bytes, limit: int) -> int:
+    """Tokens that can make a syntax-tree node, counted up to ``limit`` + 1.
+
+    Names, numbers, strings (and twice the replacement fields of f-strings),
+    operators and statement ends; brackets that close, commas and colons
+    make none. On code this is 0.7-1.3 times the number of nodes
+    :func:`ast.parse` builds; on code built to blow up the tree it is about
+    one per node. Stops at the first tokenizer error (the parser reports it).
+    """
+    count = 0
+    try:
+        for tok in tokenize.tokenize(io.BytesIO(data).readline):
+            kind = tok.type
+            if kind == tokenize.STRING:
+                quote = min(i for i in (tok.string.find("'"), tok.string.find('"')) if i >= 0)
+                if "f" in tok.string[:quote].lower():  # each field: a FormattedValue and more
+                    count += 2 * tok.string.count("{")
+                count += 1
+            elif kind in _NODE_TOKENS or (kind == tokenize.OP and tok.string in _NODE_OPS):
+                count += 1
+            else:
+                continue
+            if count > limit:
+                break
+            if not count & 0xFFF:
+                checkpoint()
+    except (tokenize.TokenError, SyntaxError, UnicodeError, LookupError):
+        pass
+    return count
+
+
+def _tree_too_large(data: bytes) -> str | None:
+    """Why ``data`` would build a syntax tree past :data:`MAX_AST_NODES`, or None.
+
+    A pre-pass, so that a hostile file is refused before :func:`ast.parse`
+    builds a tree of a gigabyte: a linear byte count first, and the exact
+    token count (stopping at the cap) only when the bytes could pass it.
+    """
+    if _byte_estimate(data) <= MAX_AST_NODES:
+        return None
+    tokens = _token_estimate(data, MAX_AST_NODES)
+    if tokens <= MAX_AST_NODES:
+        return None
+    return (
+        f"more than {MAX_AST_NODES:,} tokens that make syntax-tree nodes, above the "
+        f"{MAX_AST_NODES:,}-node cap (refused before parsing)"
+    )
 
 
 # ----------------------------------------------------------------- the visitor
@@ -379,6 +467,8 @@ def _collect_names(tree: ast.Module) -> _Names:
         names.nodes += 1
         if names.nodes > MAX_AST_NODES:
             raise _TooManyNodes
+        if not names.nodes & 0xFFF:
+            checkpoint()
         if isinstance(node, ast.Assign):
             if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 names.assignments.append(node)
@@ -602,7 +692,9 @@ class _Visitor:
     def run(self) -> None:
         """Report everything in the module."""
         module_level = {id(s) for s in _module_level(self.tree)}
-        for node, import_time in self._walk(self.tree, self.hot):
+        for step, (node, import_time) in enumerate(self._walk(self.tree, self.hot)):
+            if not step & 0xFFF:
+                checkpoint()
             if isinstance(node, ast.Import | ast.ImportFrom):
                 self._import(node)
             elif isinstance(node, ast.Call):
@@ -930,7 +1022,11 @@ def analyze_source(data: bytes, path: str = "<source>") -> SourceAnalysis:
     text = _decode_source(data)
     lines = _LINE_BREAK.split(text)
     out = _Collector(path, lines)
-    tree, why, line = _parse(data, text)
+    too_large = _tree_too_large(data)
+    if too_large is not None:
+        tree, why, line = None, too_large, None
+    else:
+        tree, why, line = _parse(data, text)
     if tree is None:
         ev = Evidence(path=path, line=line, excerpt=out.excerpt(line), note=why)
         return SourceAnalysis(
@@ -995,7 +1091,12 @@ class PythonCodeAnalyzer:
             except ReleaseReadError as exc:
                 b.cover(file.path, CoverageStatus.ERROR, f"read failed: {exc.reason}")
                 continue
-            result = analyze_source(data, file.path)
+            try:
+                with ctx.budget.bound(file.path):
+                    result = analyze_source(data, file.path)
+            except BudgetExceeded as exc:
+                b.over_budget(file.path, exc)
+                continue
             for finding in _ordered(result.findings):
                 b.finding(finding.rule_id, finding.message, finding.evidence)
             status = CoverageStatus.PARSED if result.parsed else CoverageStatus.INCONCLUSIVE

@@ -31,6 +31,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
+from seewhy.budget import BudgetExceeded
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.jsondoc import json_pointer_escape, line_of_key, load_json
 from seewhy.release.model import FileKind, Release, ReleaseFile
@@ -379,7 +380,11 @@ class RemoteCodeAnalyzer:
         paths = {f.path for f in release.files}
         for file in release.files:
             if is_json_candidate(file):
-                self._config(release, file, ctx, b, state, lists, paths)
+                try:
+                    with ctx.budget.bound(file.path):
+                        self._config(release, file, ctx, b, state, lists, paths)
+                except BudgetExceeded as exc:
+                    b.over_budget(file.path, exc)
         self._missing_modules(release, b, state, paths)
         self._custom_generate(release, b, lists)
         self._cards(release, b, lists)

@@ -39,6 +39,7 @@ from jinja2 import nodes
 
 from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
 from seewhy.analyzers.security.remote_code import is_json_candidate, scan_json_file
+from seewhy.budget import BudgetExceeded
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.gguf import GgufInfo, parse_gguf
 from seewhy.formats.jsondoc import json_pointer_escape
@@ -612,33 +613,45 @@ class TemplateAnalyzer:
         """See :class:`~seewhy.analyzers.interface.Analyzer`."""
         b = ResultBuilder(self.name, ctx.rules)
         for file in release.files:
-            sources: list[TemplateSource] | None
-            if _is_template_file(file):
-                sources = self._file_source(release, file, b)
-            elif file.kind is FileKind.GGUF:
-                sources = self._gguf_sources(release, file, ctx, b)
-            elif is_json_candidate(file):
-                sources = self._json_sources(release, file, ctx, b)
-            else:
+            if not (
+                _is_template_file(file) or file.kind is FileKind.GGUF or is_json_candidate(file)
+            ):
                 continue
-            if not sources:
-                continue
-            skipped = max(len(sources) - MAX_TEMPLATES_PER_FILE, 0)
-            sources = sources[:MAX_TEMPLATES_PER_FILE]
-            failed = sum(0 if self._check(source, b) else 1 for source in sources)
-            n = len(sources)
-            if failed or skipped:
-                detail = f"{failed} of {n} chat template(s) could not be parsed"
-                if skipped:
-                    detail += f"; {skipped} more not checked (cap of {MAX_TEMPLATES_PER_FILE})"
-                b.cover(file.path, CoverageStatus.INCONCLUSIVE, detail)
-            else:
-                b.cover(
-                    file.path,
-                    CoverageStatus.PARSED,
-                    f"{n} chat template(s) parsed and checked (never rendered)",
-                )
+            try:
+                with ctx.budget.bound(file.path):
+                    self._file(release, file, ctx, b)
+            except BudgetExceeded as exc:
+                b.over_budget(file.path, exc)
         return b.result
+
+    def _file(
+        self, release: Release, file: ReleaseFile, ctx: AuditContext, b: ResultBuilder
+    ) -> None:
+        """Check the chat templates of one file; cover it."""
+        sources: list[TemplateSource] | None
+        if _is_template_file(file):
+            sources = self._file_source(release, file, b)
+        elif file.kind is FileKind.GGUF:
+            sources = self._gguf_sources(release, file, ctx, b)
+        else:
+            sources = self._json_sources(release, file, ctx, b)
+        if not sources:
+            return
+        skipped = max(len(sources) - MAX_TEMPLATES_PER_FILE, 0)
+        sources = sources[:MAX_TEMPLATES_PER_FILE]
+        failed = sum(0 if self._check(source, b) else 1 for source in sources)
+        n = len(sources)
+        if failed or skipped:
+            detail = f"{failed} of {n} chat template(s) could not be parsed"
+            if skipped:
+                detail += f"; {skipped} more not checked (cap of {MAX_TEMPLATES_PER_FILE})"
+            b.cover(file.path, CoverageStatus.INCONCLUSIVE, detail)
+        else:
+            b.cover(
+                file.path,
+                CoverageStatus.PARSED,
+                f"{n} chat template(s) parsed and checked (never rendered)",
+            )
 
     # ---------------------------------------------------------- sources
 
