@@ -46,6 +46,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/hash_throughput.py
 	$(PY) benchmarks/pickle_scan.py
 	$(PY) benchmarks/license_identify.py
+	$(PY) benchmarks/bounded.py
 
 clean:
 	rm -rf $(VENV) reports .cache build dist src/*.egg-info
