@@ -21,16 +21,14 @@ parser reads it and reports it if it parses as nothing (see
 
 from __future__ import annotations
 
-import lzma
 import re
 import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from seewhy.errors import FormatError
-from seewhy.formats.archive import ZipListing, read_zip
-from seewhy.formats.compression import compression_of
+from seewhy.formats.archive import ZipListing, legacy_torch_tar, read_zip
+from seewhy.formats.compression import detect
 from seewhy.formats.interface import Problem, Source
 from seewhy.formats.savedmodel import probe
 from seewhy.formats.torch import is_legacy_torch, is_pickle_start
@@ -210,10 +208,12 @@ def _by_content(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return FileKind.SEVENZIP, "7z signature"
     if len(head) >= 262 and head[257:262] == b"ustar":
+        if legacy_torch_tar(source):
+            return FileKind.PYTORCH_LEGACY, "tar with pickle, storages and tensors (torch < 1.6)"
         return FileKind.TAR, "ustar header"
-    method = compression_of(head)
-    if method is not None and (method not in _HEADER_ONLY or _decodes(head, method)):
-        return FileKind.COMPRESSED, f"{method} stream"
+    compression = detect(head)  # the one decision every analyzer shares
+    if compression is not None:
+        return FileKind.COMPRESSED, f"{compression.label} stream"
     protocol = is_pickle_start(head)
     if protocol is not None:
         return FileKind.PICKLE, f"pickle stream, protocol {protocol}"
@@ -264,21 +264,6 @@ _FORMAT_NAMES: dict[FileKind, str] = {
     FileKind.SEVENZIP: "a 7z archive",
     FileKind.COMPRESSED: "a compressed stream",
 }
-
-
-# zlib and lzma-alone have a header but no magic: decode a little to be sure.
-_HEADER_ONLY = frozenset({"zlib", "lzma"})
-
-
-def _decodes(head: bytes, method: str) -> bool:
-    """Whether the head of a zlib or lzma-alone stream decodes to some bytes."""
-    try:
-        if method == "zlib":
-            return len(zlib.decompressobj().decompress(head[:4096], 64)) > 0
-        decoder = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
-        return len(decoder.decompress(head[:4096], 64)) > 0
-    except (zlib.error, lzma.LZMAError):
-        return False
 
 
 def _looks_like_safetensors(head: bytes) -> bool:
