@@ -110,6 +110,7 @@ class EvalResult:
     verified: bool | None = None
     model_name: str | None = None
     line: int | None = None
+    num_fewshot: int | None = None  # dataset.args.num_few_shot (or num_fewshot), when given
 
 
 @dataclass(frozen=True)
@@ -662,6 +663,13 @@ class _ModelIndex:
         dataset_name = self._text(dataset, "name", (*rpath, "dataset"), required=True)
         dataset_config = self._text(dataset, "config", (*rpath, "dataset"), required=False)
         dataset_split = self._text(dataset, "split", (*rpath, "dataset"), required=False)
+        args = dataset.get("args") if dataset is not None else None
+        shots = (
+            args.get("num_few_shot", args.get("num_fewshot")) if isinstance(args, dict) else None
+        )
+        num_fewshot = (
+            shots if isinstance(shots, int) and not isinstance(shots, bool) and shots >= 0 else None
+        )
         source_url = (
             self._text(source_map, "url", (*rpath, "source"), required=False)
             if source_map is not None
@@ -703,6 +711,7 @@ class _ModelIndex:
                     verified=verified if isinstance(verified, bool) else None,
                     model_name=model_name,
                     line=self.card.line_at(index) if index is not None else None,
+                    num_fewshot=num_fewshot,
                 )
             )
 
