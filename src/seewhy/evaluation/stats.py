@@ -258,7 +258,9 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     centre = p + z2 / (2 * n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
     denom = 1 + z2 / n
-    return (max(0.0, (centre - half) / denom), min(1.0, (centre + half) / denom))
+    low = 0.0 if successes == 0 else max(0.0, min(p, (centre - half) / denom))
+    high = 1.0 if successes == n else min(1.0, max(p, (centre + half) / denom))
+    return (low, high)
 
 
 def proportion_estimate(successes: float, n: int, confidence: float = 0.95) -> Estimate:
