@@ -1,0 +1,154 @@
+"""The SQLite evaluation store: records round-trip, the cache key, the digest cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from seewhy.evaluation.backends.transformers_backend import file_sha256
+from seewhy.evaluation.model import ItemRecord, MetricSummary, ModelFingerprint, RunRecord
+from seewhy.evaluation.store import (
+    SCHEMA_VERSION,
+    Store,
+    StoreError,
+    default_store_path,
+    item_cache_key,
+)
+
+
+def _item(run_id: str, item_id: str, *, error: str | None = None, acc: float = 1.0) -> ItemRecord:
+    return ItemRecord(
+        run_id=run_id,
+        task="arc_easy",
+        item_id=item_id,
+        item_hash=f"h-{item_id}",
+        prompt_hash=f"p-{item_id}",
+        prompt=f"Question {item_id}?\nAnswer:",
+        target=" yes",
+        choices=(" yes", " no"),
+        gold=0,
+        choice_logprobs=(-1.25, -3.5),
+        choice_lengths=(4, 3),
+        scores={} if error else {"acc": acc},
+        slices={"subject": "science"},
+        error=error,
+    )
+
+
+def _run(run_id: str, created_at: str = "2026-01-01T00:00:00+00:00") -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        task="arc_easy",
+        task_version="v1",
+        output_type="multiple_choice",
+        model=ModelFingerprint(id="m.gguf", backend="transformers", digest="d" * 64),
+        created_at=created_at,
+        n_items=2,
+        metrics=(MetricSummary(metric="acc", value=0.5, stderr=0.5, ci_low=0, ci_high=1, n=2),),
+    )
+
+
+def test_runs_and_items_round_trip(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.put_run(_run("r1"))
+        store.put_run(_run("r2", created_at="2026-02-01T00:00:00+00:00"))
+        items = [_item("r1", "b"), _item("r1", "a", acc=0.0)]
+        store.put_item(items[0], cache_key="k-b", position=0)
+        store.put_item(items[1], cache_key="k-a", position=1)
+        assert store.get_run("r1") == _run("r1")
+        assert store.get_run("absent") is None
+        assert [r.run_id for r in store.runs()] == ["r2", "r1"]  # newest first
+        assert [r.run_id for r in store.runs(task="other")] == []
+        assert store.items("r1") == items  # in planned order, not by id
+        store.delete_run("r1")
+        assert store.items("r1") == []
+        assert store.get_run("r1") is None
+
+
+def test_errored_items_are_never_served_from_the_cache(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.put_item(_item("r1", "x", error="server said 500"), cache_key="k", position=0)
+        assert store.cached_item("k") is None
+        good = _item("r2", "x")
+        store.put_items([(good, "k", 0)])
+        assert store.cached_item("k") == good
+
+
+def test_store_is_wal_and_readable_while_another_connection_writes(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store(path) as writer, Store(path) as reader:
+        mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+        writer.put_item(_item("r1", "a"), cache_key="k", position=0)
+        assert reader.items("r1") == [_item("r1", "a")]
+        version = reader._db.execute("SELECT value FROM meta WHERE key='schema_version'")
+        assert version.fetchone()[0] == str(SCHEMA_VERSION)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite"
+    path.write_bytes(b"this is a text file, not SQLite\n" * 100)
+    with pytest.raises(StoreError, match="not a seewhy evaluation store"):
+        Store(path)
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        Store(path)
+
+
+def test_default_path_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SEEWHY_STORE", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_store_path() == tmp_path / "data" / "seewhy" / "store.sqlite"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert default_store_path() == Path.home() / ".local" / "share" / "seewhy" / "store.sqlite"
+    monkeypatch.setenv("SEEWHY_STORE", str(tmp_path / "elsewhere.sqlite"))
+    assert default_store_path() == tmp_path / "elsewhere.sqlite"
+    with Store() as store:
+        assert store.path == tmp_path / "elsewhere.sqlite"
+    assert (tmp_path / "elsewhere.sqlite").is_file()
+
+
+def test_cache_key_changes_with_every_part() -> None:
+    parts = {
+        "model_key": "m",
+        "task_version": "v1",
+        "item_hash": "i",
+        "prompt_hash": "p",
+        "requests": "r",
+    }
+    base = item_cache_key(**parts)
+    assert item_cache_key(**parts) == base
+    for name in parts:
+        assert item_cache_key(**{**parts, name: parts[name] + "x"}) != base
+
+
+def test_weights_digest_is_cached_by_path_size_and_mtime(tmp_path: Path) -> None:
+    weights = tmp_path / "w.gguf"
+    weights.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    real = hashlib.sha256(weights.read_bytes()).hexdigest()
+    with Store(tmp_path / "s.sqlite") as store:
+        assert file_sha256(weights, store) == real
+        st = weights.stat()
+        key = str(weights.resolve())
+        assert store.get_file_digest(key, st.st_size, st.st_mtime_ns) == real
+        # A remembered digest is trusted while path, size and mtime stay the same...
+        store.put_file_digest(key, st.st_size, st.st_mtime_ns, "0" * 64)
+        assert file_sha256(weights, store) == "0" * 64
+        # ...and recomputed once the file changes.
+        weights.write_bytes(b"GGUF changed")
+        os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        assert file_sha256(weights, store) == hashlib.sha256(b"GGUF changed").hexdigest()
