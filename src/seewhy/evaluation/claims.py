@@ -292,8 +292,10 @@ def _variant(label: str) -> str | None:
     return None
 
 
-def _scaled(value: float, percent: bool) -> float:
-    return value / 100.0 if percent else value
+def _scaled(value: float, percent: bool) -> float | None:
+    """The value as a fraction; None when it cannot be a percentage or a fraction."""
+    scaled = value / 100.0 if percent else value
+    return scaled if 0.0 <= scaled <= 1.0 else None
 
 
 def _from_model_index(card: ModelCard) -> list[Claim]:
@@ -455,7 +457,7 @@ def _table_claims(card: ModelCard, table: _Table) -> list[Claim]:
     for k in range(width):
         if k in (bench_col, shots_col, metric_col):
             continue
-        column = [c for c in _column(table, k) if c]
+        column = [c for c in _column(table, k) if c and c.lower() not in _PLACEHOLDERS]
         numeric = sum(1 for c in column if _number(c) is not None)
         if column and numeric * 2 >= len(column) and lower[k] not in _IGNORED_HEADERS:
             value_cols.append(k)
@@ -521,6 +523,7 @@ def _table_claims(card: ModelCard, table: _Table) -> list[Claim]:
     return claims
 
 
+_PLACEHOLDERS = {"-", "–", "—", "n/a", "na", "?", "x", "*"}
 _VALUE_HEADERS = {"value", "values", "score", "scores", "result", "results", "accuracy"}
 
 
@@ -534,16 +537,23 @@ def _column_model(header: str, card: ModelCard) -> str | None:
 def _transposed_claims(card: ModelCard, table: _Table) -> list[Claim]:
     """Benchmarks as header cells, one model per row (leaderboard style)."""
     width = len(table.header)
-    bench_cols = [k for k in range(1, width) if normalize_benchmark(table.header[k]) is not None]
+    # A first column that is itself a benchmark means no model column: the card's own model.
+    first_is_bench = normalize_benchmark(table.header[0]) is not None
+    start = 0 if first_is_bench else 1
+    bench_cols = [
+        k for k in range(start, width) if normalize_benchmark(table.header[k]) is not None
+    ]
     if len(bench_cols) < 2:
         return []
     values = [v for k in bench_cols for c in _column(table, k) if (v := _number(c)) is not None]
     percent = any(v > 1.0 for v in values)
     claims: list[Claim] = []
     for line, raw, cells in table.rows:
-        model = _clean(cells[0]) if cells else ""
-        if not model or _AGGREGATE_ROW.match(_key_text(model)):
-            continue
+        model: str | None = card.model_name
+        if not first_is_bench:
+            model = _clean(cells[0]) if cells else ""
+            if not model or _AGGREGATE_ROW.match(_key_text(model)):
+                continue
         for k in bench_cols:
             raw_cell = _clean(cells[k]) if k < len(cells) else ""
             number = _number(raw_cell)
