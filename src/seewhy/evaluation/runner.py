@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from seewhy.evaluation.model import (
     Backend,
@@ -41,7 +41,12 @@ Result: TypeAlias = LoglikelihoodResult | GenerationResult
 
 @runtime_checkable
 class PlannedItem(Protocol):
-    """One item a task wants evaluated: its identity and the requests it needs."""
+    """One item a task wants evaluated: its identity and the requests it needs.
+
+    ``error`` is set (and ``requests`` empty) when the task itself cannot
+    score the item (a gold index outside the choices): it is recorded as
+    errored without a model call.
+    """
 
     @property
     def item_id(self) -> str: ...
@@ -55,9 +60,12 @@ class PlannedItem(Protocol):
     @property
     def requests(self) -> Sequence[Request]: ...
 
+    @property
+    def error(self) -> str | None: ...
+
 
 class Task(Protocol):
-    """What the runner needs of a task (see :mod:`seewhy.evaluation.tasks`)."""
+    """What the runner needs of a task: :class:`seewhy.evaluation.tasks.task.Task` fits it."""
 
     @property
     def name(self) -> str: ...
@@ -69,14 +77,31 @@ class Task(Protocol):
     def output_type(self) -> OutputType: ...
 
     @property
-    def settings(self) -> RunSettings: ...
+    def primary_metric(self) -> str: ...
 
-    def items(self, limit: int | None, seed: int) -> Iterable[PlannedItem]:
-        """The items to evaluate (``limit`` of them, sampled with ``seed``), in a stable order."""
+    def settings(self, *, limit: int | None = ..., seed: int = ...) -> RunSettings:
+        """The run settings a record of this task carries."""
         ...
 
-    def score(self, item: PlannedItem, results: Sequence[Result]) -> ItemRecord:
-        """The item's record from the backend's results (one per request, in order)."""
+    def items(self, *, limit: int | None = ..., seed: int = ...) -> Sequence[Any]:
+        """The items to evaluate (``limit`` of them, sampled with ``seed``), in a stable order.
+
+        Each item is a :class:`PlannedItem`.
+        """
+        ...
+
+    def record(
+        self,
+        item: Any,
+        results: Sequence[LoglikelihoodResult] | GenerationResult,
+        *,
+        run_id: str,
+    ) -> ItemRecord:
+        """The item's record: one log-likelihood result per request, or the generation."""
+        ...
+
+    def error_record(self, item: Any, *, run_id: str, error: str) -> ItemRecord:
+        """The record of an item that could not be scored."""
         ...
 
 
@@ -176,21 +201,8 @@ def _attach(record: ItemRecord, run_id: str, results: Sequence[Result]) -> ItemR
 
 
 def _errored(task: Task, item: PlannedItem, run_id: str, message: str) -> ItemRecord:
-    """The record of an item the backend could not answer."""
-    prompt = ""
-    for request in item.requests:
-        prompt = request.context
-        break
-    return ItemRecord(
-        run_id=run_id,
-        task=task.name,
-        item_id=item.item_id,
-        item_hash=item.item_hash,
-        prompt_hash=item.prompt_hash,
-        prompt=prompt,
-        target="",
-        error=message,
-    )
+    """The record of an item the backend (or the task) could not answer."""
+    return task.error_record(item, run_id=run_id, error=message)
 
 
 def _call(backend: Backend, requests: Sequence[Request]) -> list[Result]:
@@ -252,7 +264,13 @@ def _run_single(task: Task, backend: Backend, item: PlannedItem, run_id: str) ->
 
 
 def _score(task: Task, item: PlannedItem, results: Sequence[Result], run_id: str) -> ItemRecord:
-    return _attach(task.score(item, results), run_id, results)
+    generations = [r for r in results if isinstance(r, GenerationResult)]
+    if generations:
+        record = task.record(item, generations[0], run_id=run_id)
+    else:
+        lls = [r for r in results if isinstance(r, LoglikelihoodResult)]
+        record = task.record(item, lls, run_id=run_id)
+    return _attach(record, run_id, results)
 
 
 def _chunks(items: Sequence[PlannedItem], max_requests: int) -> Iterable[list[PlannedItem]]:
@@ -286,10 +304,10 @@ def run_task(
     None for a bar only when stderr is a terminal, or a :class:`Progress`.
     """
     fingerprint = backend.fingerprint()
-    base = task.settings
-    settings = base.model_copy(update={"limit": limit, "seed": base.seed if seed is None else seed})
+    seeded: dict[str, int] = {} if seed is None else {"seed": seed}
+    settings = task.settings(limit=limit, **seeded)
     run_id = make_run_id(task, fingerprint, settings)
-    planned = list(task.items(limit, settings.seed))
+    planned: list[PlannedItem] = list(task.items(limit=limit, seed=settings.seed))
     mkey = model_key(fingerprint)
 
     keys: list[str] = []
@@ -303,6 +321,10 @@ def run_task(
             requests=requests_hash(item.requests),
         )
         keys.append(key)
+        if item.error is not None or not item.requests:
+            # The task cannot score it (a bad gold index): errored, no model call.
+            done[position] = _errored(task, item, run_id, item.error or "the item has no requests")
+            continue
         cached = store.cached_item(key)
         if cached is not None:
             done[position] = cached.model_copy(update={"run_id": run_id})
@@ -336,9 +358,9 @@ def run_task(
 
     ordered = [done[pos] for pos in range(len(planned))]
     metrics = summarize_items(ordered)
-    primary = getattr(task, "primary_metric", None)
-    if not isinstance(primary, str) or not primary:
-        primary = "acc" if task.output_type == "multiple_choice" else "exact_match"
+    primary = task.primary_metric or (
+        "acc" if task.output_type == "multiple_choice" else "exact_match"
+    )
     run = RunRecord(
         run_id=run_id,
         task=task.name,
