@@ -20,7 +20,7 @@ from seewhy.analyzers.security.remote_code import (
 )
 from seewhy.audit import audit
 from seewhy.release.local import open_release
-from seewhy.report.model import CoverageStatus, Finding, Report, Severity
+from seewhy.report.model import CoverageStatus, Evidence, Finding, Report, Severity
 
 ANALYZERS: list[Analyzer] = [InventoryAnalyzer(), RemoteCodeAnalyzer()]
 
@@ -123,20 +123,26 @@ def test_ordinary_remote_code_release(tmp_path: Path) -> None:
         "SW-RC-001",
         "SW-RC-006",
     }
-    by_file = {f.evidence[0].path: f for f in findings(report, "SW-RC-001")}
+    # One finding per file, grouped by the report into one finding of the rule
+    # whose evidence still names every file and every reference.
+    rc = findings(report, "SW-RC-001")
+    by_file: dict[str, list[Evidence]] = {}
+    for f in rc:
+        assert f.severity is Severity.MEDIUM
+        assert f.cwe == "CWE-94"
+        for ev in f.evidence:
+            by_file.setdefault(ev.path or "", []).append(ev)
     assert set(by_file) == {"config.json", "tokenizer_config.json", "preprocessor_config.json"}
-    cfg = by_file["config.json"]
-    assert cfg.severity is Severity.MEDIUM
-    assert cfg.cwe == "CWE-94"
-    assert "configuration_acme.py" in cfg.message and "modeling_acme.py" in cfg.message
+    assert sum(f.occurrences for f in rc) == 3
+    messages = " ".join(f.message for f in rc)
+    assert "configuration_acme.py" in messages and "modeling_acme.py" in messages
     # evidence: the line of each reference, its pointer and the reference itself
     text = (tmp_path / "acme-7b" / "config.json").read_text().splitlines()
-    for ev in cfg.evidence:
+    for ev in by_file["config.json"]:
         assert ev.pointer is not None and ev.pointer.startswith("/auto_map/")
         assert ev.line is not None and ev.excerpt is not None
         assert ev.excerpt in text[ev.line - 1]
-    tok = by_file["tokenizer_config.json"]
-    assert [e.pointer for e in tok.evidence] == ["/auto_map/AutoTokenizer/0"]
+    assert [e.pointer for e in by_file["tokenizer_config.json"]] == ["/auto_map/AutoTokenizer/0"]
     card = findings(report, "SW-RC-006")[0]
     assert card.severity is Severity.INFO and card.evidence[0].line == 9
     for path in ("config.json", "tokenizer_config.json", "generation_config.json"):
