@@ -290,3 +290,41 @@ def test_details_shows_more_than_the_summary(example_release: Path) -> None:
     assert "--details shows" in short.stdout
     assert "--details shows" not in full.stdout
     assert len(full.stdout) > len(short.stdout)
+
+
+# ------------------------------------------------------------------ budgets
+
+
+def test_file_memory_budget_makes_a_big_header_inconclusive_and_is_recorded(
+    tmp_path: Path,
+) -> None:
+    """`--file-memory 1`: a benign 4 MiB safetensors header cannot be parsed in 1 MiB."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    tensors = {
+        f"layer.{i}.weight": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}
+        for i in range(60_000)
+    }
+    header = json.dumps(tensors).encode()
+    assert len(header) > 4 << 20
+    (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    out_file = tmp_path / "report.json"
+    out = run("audit", str(folder), "--file-memory", "1", "--format", "json", "-o", str(out_file))
+    assert out.returncode == 3, out.stderr
+    report = json.loads(out_file.read_text())
+    assert report["metadata"]["options"]["file_memory_bytes"] == 1 << 20
+    verdict = next(v for v in report["verdicts"] if v["topic"] == "load_safety")
+    assert verdict["value"] == "inconclusive"
+    steps = next(c for c in report["coverage"] if c["path"] == "model.safetensors")["steps"]
+    assert any("memory" in s["detail"] for s in steps), steps
+    assert not any(f["severity"] in ("high", "critical") for f in report["findings"])
+    # The same file within the default budget parses.
+    out = run("audit", str(folder), "--format", "json", "-o", str(out_file))
+    assert out.returncode == 0, out.stderr
+
+
+def test_budget_options_are_validated(tmp_path: Path) -> None:
+    for args in (["--file-timeout", "0"], ["--file-memory", "0"]):
+        out = run("audit", str(tmp_path), *args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "must be" in out.stderr

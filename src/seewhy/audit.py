@@ -195,7 +195,12 @@ def audit_release(
             generated_at=started.isoformat(timespec="seconds"),
             source=display(source),
             source_kind="file" if release.source_kind == "file" else "folder",
-            options={"hash": hash_files},
+            options={
+                "hash": hash_files,
+                "file_timeout_s": file_timeout,
+                "file_memory_bytes": file_memory,
+                "release_timeout_s": release_timeout,
+            },
         ),
         release=ReleaseSummary(
             name=release.name,
