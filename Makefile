@@ -46,6 +46,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/hash_throughput.py
 	$(PY) benchmarks/pickle_scan.py
 	$(PY) benchmarks/license_identify.py
+	$(PY) benchmarks/openness_agreement.py --quiet
 	$(PY) benchmarks/bounded.py
 
 clean:

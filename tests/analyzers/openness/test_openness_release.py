@@ -98,11 +98,13 @@ def test_llama_release_called_open_source_is_restricted_and_open_washing(tmp_pat
         "score": 0.0,
         "link": "LICENSE",
         "notes": f"{LLAMA31_NAME}: 700M-user threshold and acceptable-use policy (OSD 5, 6)",
+        "not_found": None,
         "group": "access",
         "name": "Licenses",
     }
     base = fact_value(report, "openness.osai.weights_basemodel")
-    assert isinstance(base, dict) and base["class"] == "unknown"
+    assert isinstance(base, dict) and base["class"] == "partial"
+    assert "not found in this snapshot" in str(base["not_found"])
 
 
 def test_full_release_is_class_one_and_open_source_ai(tmp_path: Path) -> None:
@@ -169,17 +171,20 @@ def test_osai_scores_follow_the_index(tmp_path: Path) -> None:
     result = fact_value(report, "openness.osai.score")
     assert isinstance(result, dict)
     assert result["total"] == pytest.approx(sum(scored) / len(scored), abs=1e-3)
-    assert result["scored"] + result["unknown"] == 12
+    assert result["scored"] == 12 and result["unknown"] == 0
     assert items["weights_endmodel"] == {
         "class": "open",
         "score": 1.0,
         "link": "model.safetensors",
         "notes": "weights in the release under Apache-2.0",
+        "not_found": None,
         "group": "availability",
         "name": "End User Model Weights",
     }
-    unknown = items["trainingcode"]
-    assert isinstance(unknown, dict) and unknown["class"] == "unknown" and unknown["score"] is None
+    # not shown: closed in the index's sense, with seewhy's note beside the grade
+    missing = items["trainingcode"]
+    assert isinstance(missing, dict) and missing["class"] == "closed" and missing["score"] == 0.0
+    assert str(missing["not_found"]).startswith("not found in this snapshot")
 
 
 def test_osai_score_reproduces_the_index_for_llama_31() -> None:
@@ -315,7 +320,8 @@ def test_no_card(tmp_path: Path) -> None:
     report = run(root, apache(root))
     assert grades(report)["Model card"] == "unknown"
     modelcard = fact_value(report, "openness.osai.modelcard")
-    assert isinstance(modelcard, dict) and modelcard["class"] == "unknown"
+    assert isinstance(modelcard, dict) and modelcard["class"] == "closed"
+    assert "not found in this snapshot" in str(modelcard["not_found"])
     verdict = report.verdict("openness")
     assert verdict is not None and verdict.value == "open-weights"
 

@@ -183,6 +183,7 @@ def _osai_facts(b: ResultBuilder, a: Assessment) -> None:
                 "score": scores.get(item.grade),
                 "link": item.link,
                 "notes": item.notes,
+                "not_found": item.not_found,
                 "group": p.group,
                 "name": p.name,
             },
@@ -194,10 +195,11 @@ def _osai_facts(b: ResultBuilder, a: Assessment) -> None:
         **s.groups,
         "scored": s.scored,
         "unknown": s.unknown,
+        "not_found": s.not_found,
     }
     note = (
         f"open 1, partial 0.5, closed 0; mean over {s.scored} scored parameters; "
-        f"{s.unknown} unknown (not found in the snapshot) are not scored"
+        f"{s.not_found} graded closed because this snapshot does not show them"
     )
     b.fact("openness.osai.score", "Open Source AI Index score (0-1)", value, [Evidence(note=note)])
     info = a.release_info

@@ -9,12 +9,14 @@ rules of ``data/openness/detect.yaml``. A sighting says where: ``release``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Literal
 
 from seewhy.analyzers.openness import tables
-from seewhy.analyzers.openness.snapshot import Link, Snapshot
+from seewhy.analyzers.openness.snapshot import Link, PaperRef, Snapshot
 from seewhy.report.humanize import clip
 from seewhy.report.model import Evidence
 
@@ -196,6 +198,59 @@ def _model_index_datasets(snap: Snapshot) -> Iterator[Sighting]:
             )
 
 
+# table rows (Markdown, HTML), <summary> lines of collapsed plots and headings
+_TABLE_LINE = re.compile(
+    r"^[ \t]*\|.*\|[ \t]*$|<t[dhr]\b[^\n]*$|<summary\b[^\n]*$|^[ ]{0,3}#{1,6}[ \t][^\n]*$",
+    re.MULTILINE | re.IGNORECASE,
+)
+MAX_TABLE_LINES = 5000
+
+
+def _benchmarks(snap: Snapshot) -> tuple[dict[str, int], list[int]]:
+    """Public benchmarks named in the card's tables (Markdown or HTML), each with the first
+    line naming it, and the lines in order."""
+    card = snap.card
+    named: dict[str, int] = {}
+    if card is None:
+        return named, []
+    pattern = tables.detect().benchmarks
+    for m in islice(_TABLE_LINE.finditer(card.text, card.body_offset), MAX_TABLE_LINES):
+        line = card.line_at(m.start())
+        if card.in_code(line):
+            continue
+        for b in pattern.finditer(m.group(0)):
+            key = re.sub(r"[\s_-]+", "", b.group(1).lower())
+            named.setdefault(key, line)
+    return named, sorted(set(named.values()))
+
+
+def _benchmark_sightings(snap: Snapshot, results: bool) -> Iterator[Sighting]:
+    named, lines = _benchmarks(snap)
+    card = snap.card
+    if card is None or len(named) < tables.detect().benchmark_min:
+        return
+    names = ", ".join(sorted(named)[:12]) + (", ..." if len(named) > 12 else "")
+    first = lines[0]
+    excerpt = card.lines[first - 1].strip()
+    if results:
+        note = f"results table naming {len(named)} public benchmarks ({names})"
+        yield Sighting("card", card.path, note, line=first, excerpt=excerpt)
+    else:
+        note = (
+            f"{len(named)} public benchmarks named in the card's results table ({names}); "
+            "the data is outside the release"
+        )
+        yield Sighting("link", card.path, note, line=first, excerpt=excerpt)
+
+
+def _benchmark_results(snap: Snapshot) -> Iterator[Sighting]:
+    return _benchmark_sightings(snap, results=True)
+
+
+def _benchmark_data(snap: Snapshot) -> Iterator[Sighting]:
+    return _benchmark_sightings(snap, results=False)
+
+
 def _paper_sightings(snap: Snapshot, technical: bool) -> Iterator[Sighting]:
     d = tables.detect()
     pattern = d.technical_report_files if technical else d.research_paper_files
@@ -206,7 +261,13 @@ def _paper_sightings(snap: Snapshot, technical: bool) -> Iterator[Sighting]:
     for p in snap.card.papers if snap.card is not None else ():
         if p.technical_report == technical and snap.card is not None:
             yield Sighting(
-                "link", snap.card.path, f"{kind} cited in the card", line=p.line, url=p.url
+                "link",
+                snap.card.path,
+                f"{kind} cited in the card"
+                + ("" if p.url else " (a peer-reviewed venue, no link)"),
+                line=p.line,
+                url=p.url,
+                excerpt=p.quote or None,
             )
 
 
@@ -229,6 +290,8 @@ HOOKS: dict[str, Hook] = {
     "datasets_field": _datasets_field,
     "model_index": _model_index,
     "model_index_datasets": _model_index_datasets,
+    "benchmark_results": _benchmark_results,
+    "benchmark_data": _benchmark_data,
     "technical_report": _technical_report,
     "research_paper": _research_paper,
 }
@@ -246,7 +309,8 @@ def _rule_sightings(rule: tables.ComponentRule, snap: Snapshot) -> Iterator[Sigh
         return
     for s in card.sections:
         for h in rule.headings:
-            if h.title.search(s.title) and s.chars >= h.min_chars and (s.has_table or not h.table):
+            shown = s.has_table or (h.media and s.has_media) or not h.table
+            if h.title.search(s.title) and s.chars >= h.min_chars and shown:
                 yield Sighting(
                     "card",
                     card.path,
@@ -270,15 +334,87 @@ def _rule_sightings(rule: tables.ComponentRule, snap: Snapshot) -> Iterator[Sigh
                 "linked from the card",
                 line=link.line,
                 url=link.url,
-                excerpt=link.text.strip(),
+                excerpt=(f"[{link.anchor}] " if link.anchor else "") + link.text.strip(),
             )
 
 
 def _link_matches(rule: tables.ComponentRule, link: Link) -> bool:
-    return any(r.url.search(link.url) and r.context.search(link.text) for r in rule.links)
+    return any(r.url.search(link.url) and r.context.search(link.words) for r in rule.links)
 
 
-def detect_components(snap: Snapshot) -> dict[str, Detected]:
+class EvidenceSet(dict[str, Detected]):
+    """Every MOF component with where the snapshot shows it (a dict keyed by MOF name), and
+    the evidence the frameworks read beside it. MOF, OSAID and the OSAI grid all read this
+    one set, so that they cannot disagree on what the release shows."""
+
+    def __init__(self, snap: Snapshot, detected: dict[str, Detected]) -> None:
+        super().__init__(detected)
+        self.snapshot = snap
+        self.papers: tuple[PaperRef, ...] = snap.card.papers if snap.card is not None else ()
+        self.undisclosed_data: tuple[Sighting, ...] = tuple(_undisclosed(snap))
+
+    def data_information(self) -> DataInformation:
+        """What the release shows about its training data."""
+        return DataInformation(
+            described=self["Data card"].sightings,
+            listed=self["Datasets"].sightings,
+            undisclosed=self.undisclosed_data,
+        )
+
+
+@dataclass(frozen=True)
+class DataInformation:
+    """The training data as a snapshot shows it: described (a data card or a training-data
+    section), listed (datasets named with where to get them), and the card's words saying
+    that some of it is not public."""
+
+    described: tuple[Sighting, ...]
+    listed: tuple[Sighting, ...]
+    undisclosed: tuple[Sighting, ...]
+
+    @property
+    def found(self) -> bool:
+        """Whether the snapshot says anything about the training data."""
+        return bool(self.described or self.listed)
+
+    def summary(self) -> str:
+        """'training data described (README.md:32) and datasets listed (allenai/dolma)'."""
+        parts = []
+        if self.described:
+            parts.append(f"training data described ({_where(self.described[0])})")
+        if self.listed:
+            names = ", ".join(s.excerpt or s.location or "?" for s in self.listed[:3])
+            parts.append(f"datasets listed ({names})")
+        if not parts:
+            return "training data neither described nor listed"
+        text = " and ".join(parts)
+        if self.undisclosed:
+            text += f"; the card says some data is not public ({_where(self.undisclosed[0])})"
+        return text
+
+
+def _where(s: Sighting) -> str:
+    if s.url:
+        return s.url
+    return f"{s.path}:{s.line}" if s.line else str(s.path)
+
+
+def _undisclosed(snap: Snapshot) -> Iterator[Sighting]:
+    card = snap.card
+    if card is None:
+        return
+    pattern = tables.detect().undisclosed_data
+    for number in card.find(pattern, code=False, limit=3):
+        yield Sighting(
+            "card",
+            card.path,
+            "the card says some training data is not public",
+            line=number,
+            excerpt=card.lines[number - 1].strip(),
+        )
+
+
+def detect_components(snap: Snapshot) -> EvidenceSet:
     """Every MOF component (in MOF order) with where the snapshot shows it."""
     rules = tables.detect().components
     out: dict[str, Detected] = {}
@@ -291,4 +427,4 @@ def detect_components(snap: Snapshot) -> dict[str, Detected]:
         unique = list(dict.fromkeys(found))
         unique.sort(key=lambda s: _ORDER[s.where])  # stable: keeps file order within a kind
         out[component.name] = Detected(component, tuple(unique[:MAX_SIGHTINGS]), rule.need)
-    return out
+    return EvidenceSet(snap, out)

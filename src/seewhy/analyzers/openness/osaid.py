@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from seewhy.analyzers.openness.components import Detected, Sighting
+from seewhy.analyzers.openness.components import (
+    DataInformation,
+    Detected,
+    EvidenceSet,
+    Sighting,
+)
 from seewhy.analyzers.openness.licensing import ReleaseLicense, restriction_summary
 from seewhy.report.model import Evidence
 
@@ -94,6 +99,15 @@ def _parameters(detected: Mapping[str, Detected], lic: ReleaseLicense) -> Requir
             (Evidence(note=f"not found: {weights.need}"),),
         )
     evidence = (*(s.evidence() for s in weights.sightings[:2]), *lic.evidence())
+    if lic.unlicensed:  # no license anywhere: nobody is granted any right
+        reason = (
+            "weights present, but no license anywhere in this snapshot: no rights granted "
+            "(a license published elsewhere would change this)"
+        )
+        return Requirement("parameters", name, "not met", reason, evidence)
+    if lic.state == "none":  # not unlicensed: a license is referenced, not included
+        reason = "weights present; their license is referenced, not included in this snapshot"
+        return Requirement("parameters", name, "unknown", reason, evidence)
     status, reason = _license_problem(lic, "weights present", need_osi=False)
     if status != "met":
         return Requirement("parameters", name, status, reason, evidence)
@@ -141,8 +155,12 @@ def _data_information(detected: Mapping[str, Detected], lic: ReleaseLicense) -> 
     card = detected["Data card"]
     datasets = detected["Datasets"]
     name = "Data Information"
-    shown = [d for d in (card, datasets) if d.present]
-    if not shown:
+    info = (
+        detected.data_information()
+        if isinstance(detected, EvidenceSet)
+        else DataInformation(card.sightings, datasets.sightings, ())
+    )
+    if not info.found:
         return Requirement(
             "data_information",
             name,
@@ -151,14 +169,18 @@ def _data_information(detected: Mapping[str, Detected], lic: ReleaseLicense) -> 
             "complete description of all training data and where to obtain it",
             (Evidence(note=f"not found: {card.need}; {datasets.need}"),),
         )
-    where = "; ".join(_where(d.first) for d in shown)
-    evidence = (*(s.evidence() for d in shown for s in d.sightings[:2]), *lic.evidence()[:2])
-    status, reason = _license_problem(lic, f"training data described at {where}", need_osi=False)
+    shown = [d for d in (card, datasets) if d.present]
+    evidence = (
+        *(s.evidence() for d in shown for s in d.sightings[:2]),
+        *(s.evidence() for s in info.undisclosed[:1]),
+        *lic.evidence()[:2],
+    )
+    status, reason = _license_problem(lic, info.summary(), need_osi=False)
     if status != "met":
         return Requirement("data_information", name, status, reason, evidence)
     reason = (
-        f"training data described at {where}; whether a skilled person could rebuild a "
-        "substantially equivalent system from it was not verified"
+        f"{info.summary()}; whether a skilled person could rebuild a substantially equivalent "
+        "system from it was not verified"
     )
     return Requirement("data_information", name, "met", reason, evidence)
 
@@ -166,7 +188,9 @@ def _data_information(detected: Mapping[str, Detected], lic: ReleaseLicense) -> 
 def check_osaid(detected: Mapping[str, Detected], lic: ReleaseLicense) -> Osaid:
     """Grade the release against the three OSAID 1.0 requirements."""
     return Osaid(
-        data_information=_data_information(detected, lic),
-        code=_code(detected, lic),
+        # Code and data information carry the release's own license; the parameters carry
+        # the effective one (a base model's terms bind the weights derived from it).
+        data_information=_data_information(detected, lic.own),
+        code=_code(detected, lic.own),
         parameters=_parameters(detected, lic),
     )

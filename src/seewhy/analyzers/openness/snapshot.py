@@ -21,6 +21,7 @@ from seewhy.formats.gguf import GgufInfo, parse_gguf
 from seewhy.formats.hfconfig import ModelConfig, parse_config
 from seewhy.formats.modelcard import ModelCard, parse_card
 from seewhy.release.model import FileKind, Release, ReleaseFile
+from seewhy.report.humanize import clip
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 GGUF_NAME_KEYS = ("general.name", "general.basename", "general.finetune", "general.description")
@@ -32,10 +33,34 @@ MAX_HEADINGS = 5000
 MAX_FENCES = 10_000
 
 _HEADING = re.compile(r"^[ ]{0,3}(#{1,6})[ \t]+([^\n]+)", re.MULTILINE)
+# <h2>Evaluation</h2>, <h3 align="center">训练数据</h3>: a heading written in HTML
+_HTML_HEADING = re.compile(
+    r"<h([1-6])\b[^>\n]{0,300}>(.{0,300}?)</h\1\s*>", re.IGNORECASE | re.DOTALL
+)
+# Setext: a line of text underlined with === (level 1) or --- (level 2)
+_SETEXT = re.compile(r"^[ ]{0,3}([^\s|<>#`\-=*][^\n]{0,300})\n[ ]{0,3}(=+|-+)[ \t]*$", re.MULTILINE)
+# A bold label that opens a line (after an optional list marker):
+# **Training Data:** ..., - **Technical report:** [PDF](...), __Evaluation Results__:
+_BOLD_LABEL = re.compile(
+    r"^[ \t]{0,8}(?:[-*+][ \t]+|\d{1,3}[.)][ \t]+)?"  # an optional list marker
+    r"(\*\*|__)([^*_\n]{2,80}?)[ \t]*(:?)[ \t]*\1[ \t]*(:?)",
+    re.MULTILINE,
+)
+BOLD_LEVEL = 7
+"""Bold labels are sections below every heading level: they end at the next label or heading."""
+_TAG = re.compile(r"<[^>]{0,300}>")
 MAX_TITLE = 300
 _FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})", re.MULTILINE)
 _TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$|<table\b", re.IGNORECASE | re.MULTILINE)
 _URL = re.compile(r"(?:https?://|\bwww\.)[^\s<>\"'`(){}\[\]]+", re.IGNORECASE)
+# [anchor text](url) (the anchor may wrap onto a second line) and <a href="url">anchor</a>
+_MD_LINK = re.compile(r"\[([^\[\]\n]{0,300}(?:\n[^\[\]\n]{0,300})?)\]\(\s*<?([^)\s>]{1,2000})")
+_A_LINK = re.compile(
+    r"<a\b[^>]{0,500}?\bhref\s*=\s*[\"']([^\"'\s>]{1,2000})[\"'][^>]{0,500}>(.{0,300}?)</a\s*>",
+    re.IGNORECASE | re.DOTALL,
+)
+_LINE_ENDS = re.compile(r"\r+\n")
+_MEDIA = re.compile(r"<img\b|!\[[^\]\n]{0,300}\]\(|<figure\b", re.IGNORECASE)
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 _BOM = "\ufeff"
 
@@ -45,10 +70,12 @@ class Section:
     """A Markdown heading of the card and the size of its section."""
 
     title: str
-    level: int
+    level: int  # 1-6 for headings (Markdown, setext or HTML), 7 for a bold label
     line: int
     chars: int  # non-blank characters up to the next heading of the same or a higher level
     has_table: bool
+    kind: str = "markdown"  # markdown | setext | html | bold
+    has_media: bool = False  # an image or a plot (<img>, ![](...), <figure>)
 
 
 @dataclass(frozen=True)
@@ -58,19 +85,65 @@ class Link:
     url: str
     line: int
     text: str  # the whole line
+    anchor: str = ""  # the link's anchor text ([anchor](url), <a>anchor</a>); "" for a bare URL
+    context: str = ""  # the line before, the line and the anchor: what the rules read
+
+    @property
+    def words(self) -> str:
+        """What a rule reads around the link: its context, else its line."""
+        return self.context or self.text
 
 
 @dataclass(frozen=True)
 class PaperRef:
-    """A paper the card cites: an arXiv/DOI/proceedings URL or a bare arXiv id."""
+    """A paper the card cites: an arXiv/DOI/proceedings URL, a bare arXiv id, a BibTeX
+    entry of a peer-reviewed venue or a sentence naming one ("published at ACL 2024")."""
 
-    url: str
+    url: str | None
     line: int
     technical_report: bool
     peer_reviewed: bool
+    quote: str = ""  # the card's words that cite it
+
+    @property
+    def where(self) -> str:
+        """The URL, else the citation's words."""
+        return self.url or self.quote
 
 
 _URL_TEXT = re.compile(r"(?:https?://|\bwww\.)\S+", re.IGNORECASE)
+
+
+_BIB_TITLE = re.compile(r"\btitle\s*=\s*[{\"]+([^}\"]{1,400})")
+_GENERIC = frozenset(
+    [
+        "model",
+        "models",
+        "card",
+        "large",
+        "language",
+        "chat",
+        "instruct",
+        "base",
+        "version",
+        "release",
+        "open",
+        "the",
+        "for",
+        "and",
+        "with",
+        "from",
+        "hf",
+    ]
+)
+
+
+def _name_tokens(card: CardText) -> frozenset[str]:
+    """Distinctive words of the release's names: the card's first top-level heading and
+    model_name (lower case, 3+ letters, generic words left out)."""
+    title = next((s.title for s in card.sections if s.level == 1), "")
+    words = re.findall(r"[a-z][a-z0-9]{2,}", f"{title} {card.card.model_name or ''}".lower())
+    return frozenset(w for w in words if w not in _GENERIC)
 
 
 def _papers(card: CardText, limit: int = MAX_PAPERS) -> tuple[PaperRef, ...]:
@@ -78,33 +151,73 @@ def _papers(card: CardText, limit: int = MAX_PAPERS) -> tuple[PaperRef, ...]:
     d = tables.detect()
     found: dict[str, PaperRef] = {}
 
-    def add(url: str, line: int) -> None:
-        key = url.lower().removesuffix(".pdf").replace("/pdf/", "/abs/")
-        ident = key.rsplit("/", 1)[-1]
-        if key in found or len(found) >= limit or d.placeholder.search(ident):
-            return
-        window = _URL_TEXT.sub(" ", " ".join(card.lines[max(0, line - 4) : line]))
-        own = (
+    def own(line: int, extra: str = "") -> bool:
+        window = _URL_TEXT.sub(" ", " ".join(card.lines[max(0, line - 4) : line])) + " " + extra
+        return bool(
             card.in_code(line)
             or d.own_paper_context.search(window)
             or d.own_paper_headings.search(card.heading_above(line))
         )
-        if not own:
+
+    def report(line: int, extra: str = "") -> bool:
+        window = _URL_TEXT.sub(" ", " ".join(card.lines[max(0, line - 4) : line])) + " " + extra
+        return bool(d.technical_report_context.search(window))
+
+    names = _name_tokens(card)
+
+    def other_work(line: int) -> bool:
+        """A BibTeX entry whose title names none of the release's names cites another work
+        (the base model's paper, a dataset's): not the release's own."""
+        if not names or not card.in_code(line):
+            return False
+        entry = " ".join(card.lines[max(0, line - 12) : line + 12]).lower()
+        title = _BIB_TITLE.search(entry)
+        return title is not None and not any(n in title.group(1) for n in names)
+
+    def add(url: str, line: int, extra: str = "") -> None:
+        key = url.lower().removesuffix(".pdf").replace("/pdf/", "/abs/")
+        ident = key.rsplit("/", 1)[-1]
+        if key in found or len(found) >= limit or d.placeholder.search(ident):
+            return
+        if not own(line, extra) or other_work(line):
             return
         found[key] = PaperRef(
             url=url,
             line=line,
-            technical_report=bool(d.technical_report_context.search(window)),
+            technical_report=report(line, extra),
             peer_reviewed=any(p.search(url) for p in d.peer_reviewed),
+            quote=clip(card.lines[line - 1].strip(), 240),
         )
 
     for link in card.links:  # at most MAX_LINKS
         if any(p.search(link.url) for p in d.paper_urls):
-            add(link.url, link.line)
+            add(link.url, link.line, link.anchor)
+        elif d.document_urls.search(link.url) and d.own_paper_context.search(link.anchor or ""):
+            add(link.url, link.line, link.anchor)  # a PDF whose anchor says paper / report
     for m in islice(d.arxiv_refs.finditer(card.text, card.body_offset), 20 * limit):
         if len(found) >= limit:
             break
         add(f"https://arxiv.org/abs/{m.group(1) or m.group(2)}", card.line_at(m.start()))
+    # Citations of a peer-reviewed venue without a URL: BibTeX entries of proceedings
+    # and journals, and sentences such as "published at ACL 2024".
+    for pattern in (d.bibtex_venue, d.venue_citation):
+        for m in islice(pattern.finditer(card.text, card.body_offset), 20 * limit):
+            if len(found) >= limit:
+                break
+            line = card.line_at(m.start())
+            quote = clip(" ".join(m.group(0).split()), 240)
+            key = f"citation:{quote.lower()}"
+            if key in found or (pattern is d.venue_citation and not own(line, quote)):
+                continue
+            if other_work(line):
+                continue
+            found[key] = PaperRef(
+                url=None,
+                line=line,
+                technical_report=False,
+                peer_reviewed=True,
+                quote=quote,
+            )
     return tuple(found.values())
 
 
@@ -185,14 +298,79 @@ class CardText:
         return self.starts[line - 1] if line <= len(self.starts) else len(self.text)
 
 
+def _plain(title: str) -> str:
+    """A heading's words: HTML tags, emphasis marks and trailing colons removed."""
+    text = _TAG.sub(" ", title[: 4 * MAX_TITLE])
+    text = re.sub(r"[*_`]+", "", text)
+    return " ".join(text.split()).strip().rstrip("#").strip().rstrip(":：").strip()[:MAX_TITLE]
+
+
+def _headings(partial: CardText, body: int) -> list[tuple[int, int, str, int, str]]:
+    """(line, level, title, offset where the section's text starts, kind) of every heading:
+    Markdown (#), setext (===/---), HTML (<h2>) and bold labels (**Training Data:**)."""
+    text, line_at = partial.text, partial.line_at
+    found: dict[int, tuple[int, int, str, int, str]] = {}
+
+    def keep(line: int, level: int, title: str, start: int, kind: str) -> None:
+        if line not in found and title and not partial.in_code(line) and len(found) < MAX_HEADINGS:
+            found[line] = (line, level, title, start, kind)
+
+    for m in islice(_HEADING.finditer(text, body), MAX_HEADINGS):
+        line = line_at(m.start())
+        keep(line, len(m.group(1)), _plain(m.group(2)), partial._offset(line + 1), "markdown")
+    for m in islice(_HTML_HEADING.finditer(text, body), MAX_HEADINGS):
+        line = line_at(m.start())
+        keep(line, int(m.group(1)), _plain(m.group(2)), m.end(), "html")
+    for m in islice(_SETEXT.finditer(text, body), MAX_HEADINGS):
+        line = line_at(m.start())
+        title = m.group(1).strip()
+        if title.startswith("|") or not re.search(r"\w", title):
+            continue
+        level = 1 if m.group(2).startswith("=") else 2
+        keep(line, level, _plain(title), partial._offset(line + 2), "setext")
+    for m in islice(_BOLD_LABEL.finditer(text, body), MAX_HEADINGS):
+        # a label, not emphasis in a sentence: a colon inside or right after the bold
+        # text, or the bold text alone on its line
+        nl = text.find("\n", m.end())
+        rest = text[m.end() : nl if nl >= 0 else len(text)]
+        label = m.group(2).strip()
+        if not (m.group(3) or m.group(4) or not rest.strip()) or label.endswith((".", "!", "?")):
+            continue
+        line = line_at(m.start())
+        keep(line, BOLD_LEVEL, _plain(m.group(2)), m.end(), "bold")
+    return sorted(found.values())
+
+
+def _links(card: CardText, body: int) -> tuple[list[Link], bool]:
+    """Every URL of the body with its line, its anchor text and the words around it."""
+    text, lines, line_at = card.text, card.lines, card.line_at
+    anchors: dict[int, str] = {}  # URL offset -> anchor text
+    for m in islice(_MD_LINK.finditer(text, body), 4 * MAX_LINKS):
+        anchors.setdefault(m.start(2), " ".join(_plain(m.group(1)).split()))
+    for m in islice(_A_LINK.finditer(text, body), 4 * MAX_LINKS):
+        anchors.setdefault(m.start(1), _plain(m.group(2)))
+    links: list[Link] = []
+    for m in _URL.finditer(text, body):
+        if len(links) >= MAX_LINKS:
+            return links, True
+        line = line_at(m.start())
+        anchor = anchors.get(m.start(), "")
+        before = " ".join(lines[max(0, line - 3) : line - 1])
+        context = " ".join(_URL_TEXT.sub(" ", f"{before} {lines[line - 1]} {anchor}").split())
+        url = m.group(0).rstrip(".,;:!?*_")
+        links.append(Link(url, line, lines[line - 1], anchor, context[: 4 * MAX_TITLE]))
+    return links, False
+
+
 def read_card(path: str, data: bytes, card: ModelCard | None = None) -> CardText:
     """Index a card's lines, fenced code, comments, sections and links.
 
     ``card`` is the card already parsed from ``data`` (parsed here when None).
+    Line endings are read as ``\\n`` whatever the card uses (CRLF, CR CR LF).
     """
     if card is None:
         card = parse_card(data, path=path)
-    text = data.decode("utf-8", "replace").removeprefix(_BOM)
+    text = _LINE_ENDS.sub("\n", data.decode("utf-8", "replace").removeprefix(_BOM))
     lines = tuple(text.split("\n"))
     starts = tuple(accumulate(map((1).__add__, map(len, lines[:-1])), initial=0))
     body = starts[min(card.body_start_line, len(starts)) - 1]
@@ -216,23 +394,17 @@ def read_card(path: str, data: bytes, card: ModelCard | None = None) -> CardText
         blocks.append((fence[1], len(lines)))
     comments = tuple((m.start(), m.end()) for m in _COMMENT.finditer(text, body))
     partial = CardText(path, card, text, lines, starts, tuple(blocks), comments, (), ())
-    headings = [
-        (line, len(m.group(1)), m.group(2)[:MAX_TITLE].strip().rstrip("#").strip())
-        for m in islice(_HEADING.finditer(text, body), MAX_HEADINGS)
-        if not partial.in_code(line := line_at(m.start()))
-    ]
-    ends: dict[int, int] = {}
+    headings = _headings(partial, body)
+    ends: dict[int, int] = {}  # heading index -> the offset where its section ends
     open_: list[tuple[int, int]] = []  # (level, index) of sections still open
-    for i, (line, level, _) in enumerate(headings):
+    for i, (line, level, *_) in enumerate(headings):
         while open_ and open_[-1][0] >= level:
-            ends[open_.pop()[1]] = line
+            ends[open_.pop()[1]] = starts[line - 1]
         open_.append((level, i))
     sections = []
-    for i, (line, level, title) in enumerate(headings):
-        end = ends.get(i, len(lines) + 1)
-        a = starts[line] if line < len(starts) else len(text)
-        b = starts[end - 1] if end <= len(starts) else len(text)
-        chunk = text[a:b]
+    for i, (line, level, title, a, kind) in enumerate(headings):
+        b = ends.get(i, len(text))
+        chunk = text[min(a, b) : b]
         sections.append(
             Section(
                 title=title,
@@ -240,16 +412,11 @@ def read_card(path: str, data: bytes, card: ModelCard | None = None) -> CardText
                 line=line,
                 chars=len("".join(chunk.split())),
                 has_table=_TABLE_ROW.search(chunk) is not None,
+                kind=kind,
+                has_media=_MEDIA.search(chunk) is not None,
             )
         )
-    links: list[Link] = []
-    truncated = False
-    for m in _URL.finditer(text, body):
-        if len(links) >= MAX_LINKS:
-            truncated = True
-            break
-        line = line_at(m.start())
-        links.append(Link(m.group(0).rstrip(".,;:!?*_"), line, lines[line - 1]))
+    links, truncated = _links(partial, body)
     indexed = replace(
         partial, sections=tuple(sections), links=tuple(links), links_truncated=truncated
     )

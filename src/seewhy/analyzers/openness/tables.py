@@ -221,6 +221,7 @@ class HeadingRule:
     title: re.Pattern[str]
     min_chars: int
     table: bool
+    media: bool = False  # with table: a plot or an image stands in for the table
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,13 @@ class DetectTables:
     research_paper_files: re.Pattern[str]
     peer_reviewed: tuple[re.Pattern[str], ...]
     preprint: tuple[re.Pattern[str], ...]
+    document_urls: re.Pattern[str]
+    bibtex_venue: re.Pattern[str]
+    venue_citation: re.Pattern[str]
+    benchmarks: re.Pattern[str]
+    benchmark_min: int
+    undisclosed_data: re.Pattern[str]
+    code_docs: re.Pattern[str]
 
 
 @cache
@@ -279,6 +287,7 @@ def detect() -> DetectTables:
                     title=re.compile(h["title"], _FLAGS),
                     min_chars=int(h.get("min_chars", 0)),
                     table=bool(h.get("table", False)),
+                    media=bool(h.get("media", False)),
                 )
                 for h in spec.get("headings", ())
             ),
@@ -306,6 +315,13 @@ def detect() -> DetectTables:
         research_paper_files=re.compile(papers["research_paper_files"], _FLAGS),
         peer_reviewed=_regexes(papers["peer_reviewed"]),
         preprint=_regexes(papers["preprint"]),
+        document_urls=re.compile(papers["document_urls"], _FLAGS),
+        bibtex_venue=re.compile(papers["bibtex_venue"], _FLAGS),
+        venue_citation=re.compile(papers["venue_citation"]),
+        benchmarks=re.compile(data["evaluation"]["benchmarks"], _FLAGS),
+        benchmark_min=int(data["evaluation"]["min_benchmarks"]),
+        undisclosed_data=re.compile(data["training_data"]["undisclosed"], _FLAGS),
+        code_docs=re.compile(data["training_code"]["documented"], _FLAGS),
     )
 
 
