@@ -196,3 +196,68 @@ def test_folder_names() -> None:
     assert repo_of_folder_name("models--") is None
     assert repo_of_folder_name("models--a--b--c") is None
     assert repo_of_folder_name("my-model") is None
+
+
+def _onnx_with_external_data(folder: Path, location: str) -> tuple[bytes, bytes]:
+    """A real ONNX model (onnx.helper) whose initializer lives in an external file."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.arange(64, dtype=np.float32).reshape(8, 8), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        [weight],
+    )
+    model = helper.make_model(graph)
+    path = folder / "model.onnx"
+    onnx.save_model(
+        model, str(path), save_as_external_data=True, location=location, size_threshold=0
+    )
+    return path.read_bytes(), (folder / location).read_bytes()
+
+
+def test_onnx_external_data_inside_a_snapshot_is_the_release_file(tmp_path: Path) -> None:
+    """Snapshot links always lead into blobs/: the external data is still the release's file."""
+    work = tmp_path / "work"
+    work.mkdir()
+    model, data = _onnx_with_external_data(work, "model.onnx_data")
+    repo = tmp_path / "hub" / "models--acme--tiny-onnx"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    snapshot = repo / "snapshots" / REVISION
+    snapshot.mkdir(parents=True)
+    for name, payload in (("onnx/model.onnx", model), ("onnx/model.onnx_data", data)):
+        blob = hashlib.sha256(payload).hexdigest()
+        (repo / "blobs" / blob).write_bytes(payload)
+        _link(snapshot, name, blob)
+    (repo / "refs" / "main").write_text(REVISION)
+    report = audit(snapshot)
+    assert report.release.repo_id == "acme/tiny-onnx"
+    onnx_rules = {f.rule_id for f in report.findings if f.rule_id.startswith("SW-ONNX")}
+    assert onnx_rules == set(), [f.message for f in report.findings]
+    (safety,) = [v for v in report.verdicts if v.topic == "load_safety"]
+    assert safety.value == "safe", safety.reason
+
+
+def test_onnx_external_data_escaping_a_snapshot_is_still_caught(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    model, _ = _onnx_with_external_data(work, "model.onnx_data")
+    patched = model.replace(b"model.onnx_data", b"../../m.onnx_dt")  # same length
+    assert len(patched) == len(model)
+    repo = tmp_path / "hub" / "models--acme--evil-onnx"
+    (repo / "blobs").mkdir(parents=True)
+    snapshot = repo / "snapshots" / REVISION
+    snapshot.mkdir(parents=True)
+    blob = hashlib.sha256(patched).hexdigest()
+    (repo / "blobs" / blob).write_bytes(patched)
+    _link(snapshot, "model.onnx", blob)
+    report = audit(snapshot)
+    rules = {f.rule_id for f in report.findings}
+    assert {"SW-ONNX-001", "SW-ONNX-002"} <= rules, rules
+    (safety,) = [v for v in report.verdicts if v.topic == "load_safety"]
+    assert safety.value == "unsafe"

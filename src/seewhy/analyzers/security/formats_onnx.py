@@ -17,6 +17,7 @@ custom-op libraries.
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 from dataclasses import dataclass
 from functools import cache
@@ -108,6 +109,8 @@ def _check_location(
         )
     if not location or "\x00" in location:
         return None
+    if release.hub is not None:
+        return _check_cached_location(release, file, collector, tensor, location)
     root = os.path.realpath(release.root)
     model_dir = Path(release.root, *PurePosixPath(file.path).parent.parts)
     candidate = model_dir / location
@@ -140,6 +143,61 @@ def _check_location(
         collector.add(
             "SW-ONNX-005",
             f"tensor {name}: external data {shown!r} is not a regular file",
+            _evidence(file, tensor, location, note),
+        )
+        return None
+    if st.st_nlink > 1:
+        collector.add(
+            "SW-ONNX-004",
+            f"tensor {name}: external data file {shown!r} has {st.st_nlink} hard links",
+            _evidence(file, tensor, location, note),
+        )
+    _check_range(file, collector, tensor, location, st.st_size)
+    return relative
+
+
+def _check_cached_location(
+    release: Release,
+    file: ReleaseFile,
+    collector: Collector,
+    tensor: ExternalTensor,
+    location: str,
+) -> str | None:
+    """Resolve ``location`` in a Hugging Face cache snapshot.
+
+    Every file of a snapshot is a link into the repository's ``blobs/``, so
+    following links on disk always leaves the snapshot folder. The release
+    layer has already resolved those links (and reported any other link), so
+    the location is resolved by its path alone and looked up among the
+    release's files.
+    """
+    name = show(tensor.name, 80) or "<unnamed>"
+    shown = show(location)
+    note = f"tensor {name}"
+    base = posixpath.dirname(file.path)
+    relative = posixpath.normpath(posixpath.join(base, location.replace("\\", "/")))
+    if relative == ".." or relative.startswith("../") or posixpath.isabs(relative):
+        collector.add(
+            "SW-ONNX-002",
+            f"tensor {name}: location {shown!r} resolves to {show(relative)!r}, "
+            "outside the snapshot",
+            _evidence(file, tensor, location, f"{note}; not opened"),
+        )
+        return None
+    target = release.file(relative)
+    if target is None:
+        collector.add(
+            "SW-ONNX-005",
+            f"tensor {name}: external data file {shown!r} is not in the release",
+            _evidence(file, tensor, location, note),
+        )
+        return None
+    try:
+        st = target.abs_path.stat()
+    except OSError:
+        collector.add(
+            "SW-ONNX-005",
+            f"tensor {name}: external data file {shown!r} cannot be read",
             _evidence(file, tensor, location, note),
         )
         return None
