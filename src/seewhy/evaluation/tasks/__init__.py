@@ -114,12 +114,17 @@ def load_task(name_or_path: str | Path, *, num_fewshot: int | None = None) -> Ta
         task = _load_builtin(name)
         if num_fewshot is None or num_fewshot == task.num_fewshot:
             return task
-        return Task(task.spec, task.source, num_fewshot=num_fewshot)
+        return Task(task.spec, task.source, num_fewshot=num_fewshot, data=task.data_files)
     if name in _subtasks():
         parent, field, value = _subtasks()[name]
         base = _load_builtin(parent)
         return Task(
-            base.spec, base.source, subset=(field, value), name=name, num_fewshot=num_fewshot
+            base.spec,
+            base.source,
+            subset=(field, value),
+            name=name,
+            num_fewshot=num_fewshot,
+            data=base.data_files,
         )
     raise TaskNotFoundError(
         f"no built-in task named {name!r} and no such file; built-in tasks: "

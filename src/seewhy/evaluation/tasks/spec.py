@@ -36,6 +36,8 @@ multimodal keys, a Hugging Face hub ``dataset_path``, other output types.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -336,6 +338,18 @@ class TaskSpec(_Strict):
         return self.generation_kwargs.max_gen_toks if self.generation_kwargs else 256
 
 
+_KNOWN_KEYS = sorted(
+    {
+        *TaskSpec.model_fields,
+        *DatasetKwargs.model_fields,
+        *MetricSpec.model_fields,
+        *FilterSpec.model_fields,
+        *FilterStepSpec.model_fields,
+        *GenerationKwargs.model_fields,
+        *FewshotConfig.model_fields,
+    }
+)
+
 # --------------------------------------------------------------- refusals
 
 _REFUSED: dict[str, str] = {
@@ -409,7 +423,9 @@ def _message(error: Mapping[str, Any], keys: Loc) -> str:
     if kind == "missing":
         return f"missing required key {name!r}"
     if kind == "extra_forbidden":
-        return f"unknown key {name!r} (not part of the supported task format)"
+        close = difflib.get_close_matches(str(keys[-1]), _KNOWN_KEYS, n=1) if keys else []
+        hint = f"did you mean {close[0]!r}?" if close else "not part of the supported task format"
+        return f"unknown key {name!r} ({hint})"
     msg = str(error.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
     return f"{name}: {msg}"
@@ -434,9 +450,18 @@ def _spec_error(exc: ValidationError, source: SpecSource) -> TaskSpecError:
             continue
         seen.add(keys)
         lookup = keys[:-1] if error.get("type") == "missing" else keys
+        if not keys:  # a whole-file rule: point at the first key its message names
+            msg = str(error.get("msg", ""))
+            named = [
+                (match.start(), k)
+                for k in TaskSpec.model_fields
+                if (k,) in source.lines and (match := re.search(rf"\b{k}\b", msg))
+            ]
+            lookup = (min(named)[1],) if named else ()
         path, line = source.where(lookup)
         shown.append((path, line, _message(error, keys)))
-    shown.sort(key=lambda item: (str(item[0]), item[1] or 0))
+    # Unknown keys and wrong values first (a missing key is often a misspelt one).
+    shown.sort(key=lambda item: (item[2].startswith("missing"), str(item[0]), item[1] or 0))
     path, line, first = shown[0]
     more = "; ".join(
         f"line {other_line}: {text}" if other_path == path else f"{other_path}:{other_line}: {text}"

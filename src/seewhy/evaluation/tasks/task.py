@@ -137,6 +137,7 @@ class Task:
         subset: tuple[str, str] | None = None,
         name: str | None = None,
         num_fewshot: int | None = None,
+        data: Mapping[str, list[DataFile]] | None = None,
     ) -> None:
         self.spec = spec
         self.source = source
@@ -145,7 +146,8 @@ class Task:
         self.num_fewshot = spec.num_fewshot if num_fewshot is None else num_fewshot
         if self.num_fewshot < 0:
             raise TaskSpecError(source.path, None, f"num_fewshot must be >= 0, got {num_fewshot}")
-        self._files = self._load_files()
+        # ``data``: the files another Task of the same spec already read (subtasks share them)
+        self._files = dict(data) if data is not None else self._load_files()
         docs = list(self._split_rows(spec.eval_split))
         if subset is not None:
             key, value = subset
@@ -257,6 +259,11 @@ class Task:
         return MatchRule()
 
     # ----------------------------------------------------------- metadata
+
+    @property
+    def data_files(self) -> Mapping[str, list[DataFile]]:
+        """The data files read, by split (with their sha256)."""
+        return self._files
 
     @property
     def output_type(self) -> OutputType:
@@ -467,7 +474,8 @@ class Task:
             for doc, item_id in zip(self.docs, self.item_ids, strict=True)
         )
         n = len(lengths)
-        return [lengths[min(n - 1, (n * q) // LENGTH_BUCKETS)] for q in range(1, LENGTH_BUCKETS)]
+        # the longest length of each of the first three quartiles (a bucket's upper bound)
+        return [lengths[max(0, (n * q) // LENGTH_BUCKETS - 1)] for q in range(1, LENGTH_BUCKETS)]
 
     @cached_property
     def _length_labels(self) -> tuple[list[int], list[str]]:
