@@ -133,10 +133,12 @@ class ItemRecord(_Frozen):
     ``scores`` holds the item's metric values (``acc``, ``acc_norm``,
     ``exact_match``, ``exact_match_flexible`` …), each in [0, 1]. For
     multiple choice, ``choice_logprobs[i]`` is log P(choice i | prompt) and
-    ``choice_lengths[i]`` the choice's length in UTF-8 bytes (acc_norm, as
-    lm-eval defines it, divides by that). ``extracted`` is the answer the
-    filter pulled out of ``response``; ``extraction_failed`` separates "could
-    not read an answer" from "read a wrong one".
+    ``choice_lengths[i]`` the choice's length in characters, ``len(choice)``
+    without the target delimiter (acc_norm, as lm-eval's ``process_results``
+    defines it, divides by that; its ``acc_bytes`` uses UTF-8 bytes).
+    ``extracted`` is the answer the filter pulled out of ``response``;
+    ``extraction_failed`` separates "could not read an answer" from "read a
+    wrong one".
     """
 
     run_id: str
