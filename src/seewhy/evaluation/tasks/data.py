@@ -32,7 +32,11 @@ DataFormat = Literal["json", "csv"]
 
 @dataclass(frozen=True)
 class DataFile:
-    """One data file as read: its rows and the sha256 of its bytes as stored."""
+    """One data file as read: its rows and the sha256 of its content (after gunzip).
+
+    Hashing the content, not the compressed bytes, keeps a task's version the
+    same when the same data is recompressed by another zlib.
+    """
 
     path: Path
     rows: tuple[dict[str, Any], ...]
@@ -50,9 +54,8 @@ def _read_bytes(path: Path) -> tuple[bytes, str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise TaskDataError(f"cannot read data file {path}: {exc.strerror or exc}") from None
-    digest = hashlib.sha256(raw).hexdigest()
     if path.suffix != ".gz":
-        return raw, digest
+        return raw, hashlib.sha256(raw).hexdigest()
     out = io.BytesIO()
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
@@ -64,7 +67,8 @@ def _read_bytes(path: Path) -> tuple[bytes, str]:
                 out.write(chunk)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise TaskDataError(f"data file {path} is not valid gzip: {exc}") from None
-    return out.getvalue(), digest
+    content = out.getvalue()
+    return content, hashlib.sha256(content).hexdigest()
 
 
 def _decode(path: Path, raw: bytes) -> str:
