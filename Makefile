@@ -48,6 +48,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/license_identify.py
 	$(PY) benchmarks/openness_agreement.py --quiet
 	$(PY) benchmarks/bounded.py
+	$(PY) benchmarks/inventory_scale.py
 
 clean:
 	rm -rf $(VENV) reports .cache build dist src/*.egg-info
