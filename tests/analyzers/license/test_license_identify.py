@@ -188,7 +188,9 @@ def test_mit_with_extra_terms_is_not_mit() -> None:
         "with more than 50 million monthly active users must display Acme on their interface.\n"
     )
     match = identify_text("Modified MIT License\n\n" + _text("mit__mit.txt") + extra, "LICENSE")
-    assert match.license_id is None
+    # The MIT text plus terms: a modified MIT, never the MIT License itself.
+    assert match.license_id == "LicenseRef-MIT-modified" and match.osi_approved is False
+    assert match.modification is not None and match.modification.base_id == "MIT"
     assert match.nearest and match.nearest[0][0] == "MIT"
     assert {"military_ban", "user_threshold"} <= {t.tag for t in match.tags}
 

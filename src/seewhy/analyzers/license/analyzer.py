@@ -4,9 +4,12 @@ its statements agree.
 Facts: ``license.documents`` (each identified document: id, kind, version,
 with where it was found) and ``license.tags`` (restrictive clauses, each
 quoted). Findings: one per restriction tag (rule from ``clauses.toml``),
-unidentified or unreadable statements, a card that disagrees with the license
-file or the GGUF metadata, several licenses, and a derivative whose declared
-license is not its base model's. Card YAML errors are the inventory's.
+unidentified or unreadable statements, a known license whose text was
+modified (each change quoted), version evidence that disagrees, a license
+only referenced, a card that disagrees with the license file, the license it
+pastes in its body or the GGUF metadata, several licenses, and a derivative
+whose declared license is not its base model's. Card YAML errors are the
+inventory's.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = ["LicenseAnalyzer"]
 
 MAX_EVIDENCE = 5
 CARD_SOURCES = ("card-license", "card-license-name", "card-license-link", "card-gated-prompt")
+FRONT_MATTER = ("card-license", "card-license-name", "card-license-link")
 
 
 class LicenseAnalyzer:
@@ -38,6 +42,7 @@ class LicenseAnalyzer:
         kb = load_kb()
         _facts(b, found)
         _statement_findings(b, found)
+        _modification_findings(b, found)
         _tag_findings(b, found, kb)
         _consistency(b, found, kb)
         _lineage(b, found, kb)
@@ -82,6 +87,8 @@ def _known_licenses(matches: Iterable[LicenseMatch]) -> list[LicenseMatch]:
 def _compatible(a: LicenseMatch, b: LicenseMatch) -> bool:
     if a.license_id == b.license_id:
         return True
+    if a.modified or b.modified:  # a modified MIT is not the MIT the card names
+        return False
     if a.family is None or a.family != b.family:
         return False
     return a.version is None or b.version is None or a.version == b.version
@@ -123,7 +130,28 @@ def _facts(b: ResultBuilder, found: ReleaseLicenses) -> None:
 
 
 def _statement_findings(b: ResultBuilder, found: ReleaseLicenses) -> None:
+    if found.status == "referenced":
+        refs = [
+            Evidence(
+                path=r.location.path,
+                line=r.location.line,
+                pointer=r.location.pointer,
+                excerpt=r.excerpt,
+                note=f"links to {r.target}, which is not in the release",
+            )
+            for r in found.references[:MAX_EVIDENCE]
+        ]
+        refs += [_match_evidence(m) for m in found.matches[: MAX_EVIDENCE - len(refs)]]
+        b.finding(
+            "SW-LIC-009",
+            "the release states no license of its own: the card points at "
+            + (", ".join(dict.fromkeys(r.target for r in found.references)) or "a license")
+            + " but the release does not include it",
+            refs,
+        )
     if not found.matches:
+        if found.references:
+            return
         b.finding(
             "SW-LIC-002",
             "no license file, card license field, license text or GGUF license metadata found",
@@ -160,6 +188,59 @@ def _statement_findings(b: ResultBuilder, found: ReleaseLicenses) -> None:
             if nearest:
                 message += f"; nearest known texts: {nearest}"
             b.finding("SW-LIC-001", message, [_match_evidence(m)])
+
+
+def _change_evidence(m: LicenseMatch) -> list[Evidence]:
+    mod = m.modification
+    if mod is None:
+        return []
+    out: list[Evidence] = []
+    for c in mod.changes[:MAX_EVIDENCE]:
+        tags = ", ".join(dict.fromkeys(t.tag for t in c.tags))
+        note = f"{c.op}: “{c.words}”" + (f" ({tags})" if tags else "")
+        if c.op == "removed":
+            note += " — removed from the canonical text here"
+        out.append(_evidence(c.location, c.text, note))
+    return out
+
+
+def _modification_findings(b: ResultBuilder, found: ReleaseLicenses) -> None:
+    for m in found.matches:
+        mod = m.modification
+        if mod is not None:
+            added = [c for c in mod.changes if c.op == "added"]
+            removed = [c for c in mod.changes if c.op == "removed"]
+            parts = []
+            if added:
+                parts.append(f"{len(added)} sentence{'s' if len(added) != 1 else ''} added")
+            if removed:
+                parts.append(f"{len(removed)} removed")
+            if mod.more_changes:
+                parts.append(f"{mod.more_changes} more changes not listed")
+            addons = f", including {'; '.join(mod.addons)}" if mod.addons else ""
+            message = (
+                f"{m.location.path} ({m.source}) is the {mod.base_name} text with "
+                f"{' and '.join(parts)}{addons}: a modified license, not OSI-approved"
+            )
+            if mod.restricts:
+                restricting = sorted({t.tag for c in added for t in c.tags if t.osd_conflict})
+                if restricting:
+                    message += f"; the additions restrict use ({', '.join(restricting)})"
+            b.finding(
+                "SW-LIC-006" if mod.restricts else "SW-LIC-008",
+                message,
+                [_match_evidence(m), *_change_evidence(m)][: MAX_EVIDENCE + 1],
+            )
+        if m.version_conflict:
+            evidence = [
+                _evidence(e.location, e.quote, f"{e.basis}: version {' or '.join(e.versions)}")
+                for e in m.version_evidence
+            ]
+            b.finding(
+                "SW-LIC-007",
+                f"{m.location.path} ({m.source}): {m.version_conflict}",
+                evidence or [_match_evidence(m)],
+            )
 
 
 def _tag_findings(b: ResultBuilder, found: ReleaseLicenses, kb: KnowledgeBase) -> None:
@@ -204,7 +285,17 @@ def _consistency(b: ResultBuilder, found: ReleaseLicenses, kb: KnowledgeBase) ->
             f"the card declares {_names(card)} but the GGUF metadata says {_names(gguf)}",
             [*(_match_evidence(m) for m in card[:2]), *(_match_evidence(m) for m in gguf[:2])],
         )
-    everything = [*card, *texts, *gguf]
+    front = _known_licenses(m for m in found.matches if m.source in FRONT_MATTER)
+    pasted = _known_licenses(found.pasted)
+    if front and pasted and not any(_compatible(c, p) for c in front for p in pasted):
+        reported = True
+        b.finding(
+            "SW-LIC-036",
+            f"the card's front matter declares {_names(front)} but its body pastes the text "
+            f"of {_names(pasted)}",
+            [*(_match_evidence(m) for m in front[:2]), *(_match_evidence(m) for m in pasted[:2])],
+        )
+    everything = [*card, *texts, *gguf, *pasted]
     if not everything:  # prose counts only where nothing more formal is stated
         everything = _known_licenses(m for m in found.matches if m.source == "card-body")
     groups: list[LicenseMatch] = []

@@ -26,13 +26,24 @@ from seewhy.analyzers.license.model import (
     ClauseTag,
     DocKind,
     LicenseMatch,
+    LicenseReference,
     Location,
     MatchSource,
+    Modification,
     ReleaseLicenses,
+    TextChange,
+    VersionEvidence,
 )
 from seewhy.analyzers.license.normalize import Doc, decode, make_doc
 from seewhy.analyzers.license.tags import tag_text
-from seewhy.analyzers.license.textmatch import Identified, find_mentions, find_urls, identify_doc
+from seewhy.analyzers.license.textmatch import (
+    Diff,
+    Identified,
+    RawVersion,
+    find_mentions,
+    find_urls,
+    identify_doc,
+)
 from seewhy.analyzers.license.textmatch import url_entry as _url_entry
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.gguf import GgufInfo, parse_gguf
@@ -55,6 +66,9 @@ MAX_TEXT_CHARS = 1024 * 1024
 CACHE_KEY = ("license", "release")
 EXCERPT_MAX = 200
 GATED_PROMPT_MIN_TOKENS = 300  # an unidentified gated prompt this long is reported as unknown
+PASTED_MIN_TOKENS = 120  # a license text pasted into a card body is at least this long
+PASTED_MIN_HITS = 2  # and holds at least this many of its license's distinctive phrases
+MAX_REFERENCES = 8
 
 _LICENSE_NAME = re.compile(
     r"^(licen[cs]e|copying|notice|use[_-]?policy|acceptable[_-]use|terms|"
@@ -106,7 +120,8 @@ def identify_bytes(
     """Identify a license file's bytes: decoded leniently, binary refused, never raising."""
     decoded = decode(data)
     if decoded.text is None:
-        return (_unknown(path, "text", decoded.note, truncated=truncated),)
+        empty = decoded.note == "empty file"
+        return (_unknown(path, "text", decoded.note, truncated=truncated, states=not empty),)
     note = decoded.note
     if truncated:
         note = _join(note, f"only the first {len(data):,} bytes were read")
@@ -140,6 +155,11 @@ def _to_match(
         location = Location(path, first + line_offset, last + line_offset, pointer)
         excerpt = _clip(doc.text(*part.evidence))
     entry = part.entry
+    if entry is not None and part.modification is not None:
+        return _modified_match(
+            doc, kb, part, part.modification, source, location, excerpt, tags, pointer,
+            path, line_offset, truncated, note,
+        )  # fmt: skip
     if entry is None:
         return LicenseMatch(
             license_id=None,
@@ -158,7 +178,9 @@ def _to_match(
             truncated=truncated,
             note=_join(note, part.note),
         )
-    return _entry_match(
+    evidence = _version_evidence(doc, part.versions, path, line_offset, pointer)
+    conflict = _version_conflict(part, evidence) if part.version_conflict else None
+    match = _entry_match(
         entry,
         source,
         location,
@@ -167,7 +189,160 @@ def _to_match(
         version=part.version,
         tags=tags,
         truncated=truncated,
-        note=_join(note, part.note),
+        note=_join(note, part.note, conflict),
+    )
+    return replace(match, version_evidence=evidence, version_conflict=conflict)
+
+
+def _loc(doc: Doc, a: int, b: int, path: str, line_offset: int, pointer: str | None) -> Location:
+    first, last = doc.lines_of(a, b)
+    return Location(path, first + line_offset, last + line_offset, pointer)
+
+
+def _version_evidence(
+    doc: Doc,
+    readings: tuple[RawVersion, ...],
+    path: str,
+    line_offset: int,
+    pointer: str | None,
+) -> tuple[VersionEvidence, ...]:
+    out: list[VersionEvidence] = []
+    for r in readings:
+        quote = doc.text(r.start, r.end) if r.basis != "date" else f"{r.date}"
+        if r.basis == "date":
+            sentence = doc.sentences[doc.sent_of[min(r.start, len(doc) - 1)]]
+            quote = _clip(doc.text(sentence.start, sentence.end), 120) or quote
+        out.append(
+            VersionEvidence(
+                basis=r.basis,
+                versions=tuple(e.version or e.id for e in r.entries),
+                quote=quote,
+                location=_loc(doc, r.start, r.end, path, line_offset, pointer),
+            )
+        )
+    return tuple(out)
+
+
+_BASIS_WORDS = {
+    "sections": "its wording (sections and links)",
+    "date": "its date line",
+    "label": "the name it gives itself",
+}
+
+
+def _version_conflict(part: Identified, evidence: tuple[VersionEvidence, ...]) -> str:
+    """'the name it gives itself (line 1) says 3.3, but its wording … says 3.1: …'."""
+    chosen = part.entry.version if part.entry else None
+    agree = [e for e in evidence if chosen in e.versions]
+    disagree = [e for e in evidence if chosen not in e.versions]
+
+    def say(e: VersionEvidence) -> str:
+        where = f"line {e.location.line}" if e.location.line else e.location.path
+        says = " or ".join(e.versions)
+        return f"{_BASIS_WORDS[e.basis]} (“{clip(e.quote, 60)}”, {where}) says {says}"
+
+    text = "; ".join(say(e) for e in disagree)
+    if agree:
+        text += ", but " + " and ".join(say(e) for e in agree)
+    return (
+        f"version evidence disagrees: {text}; reported as version {chosen}: the text was "
+        "relabelled or edited"
+    )
+
+
+def _modified_id(base_id: str) -> str:
+    return f"LicenseRef-{base_id.removeprefix('LicenseRef-')}-modified"
+
+
+MAX_CHANGES = 20
+
+
+def _modified_match(
+    doc: Doc,
+    kb: KnowledgeBase,
+    part: Identified,
+    diff: Diff,
+    source: MatchSource,
+    location: Location,
+    excerpt: str | None,
+    tags: tuple[ClauseTag, ...],
+    pointer: str | None,
+    path: str,
+    line_offset: int,
+    truncated: bool,
+    note: str | None,
+) -> LicenseMatch:
+    """A known license whose text was changed: quoted change by change, never OSI-approved."""
+    entry = diff.entry
+    restrictive = {c.tag for c in kb.clauses if c.osd_conflict}
+    changes: list[TextChange] = []
+    added_tags: list[ClauseTag] = []
+    for c in diff.changes:
+        if c.op == "added":
+            ctags = tag_text(
+                doc, kb, path=path, start=c.start, end=c.end, line_offset=line_offset,
+                pointer=pointer,
+            )  # fmt: skip
+            added_tags.extend(ctags)
+            loc = _loc(doc, c.start, c.end, path, line_offset, pointer)
+        else:
+            ctags = ()
+            loc = _loc(doc, c.start, c.start + 1, path, line_offset, pointer)
+        text, words = _clip(c.text, 400) or "", _clip(c.words, 200) or ""
+        changes.append(TextChange(c.op, text, words, loc, ctags))
+    found_tags = {t.tag for t in added_tags}
+    addons = list(diff.addons)
+    for addon in kb.addons:
+        if addon not in addons and found_tags & set(addon.tags):
+            addons.append(addon)
+    named = any(a.restricts and a.phrases for a in diff.addons)
+    restricts = bool(found_tags & restrictive) or named
+    names = tuple(a.name for a in addons)
+    n_add = sum(1 for c in changes if c.op == "added")
+    n_del = len(changes) - n_add
+    what = [f"{n_add} sentence{'s' if n_add != 1 else ''} added"] if n_add else []
+    if n_del:
+        what.append(f"{n_del} removed")
+    how = (
+        "the added terms restrict use (" + ", ".join(sorted(found_tags & restrictive)) + ")"
+        if found_tags & restrictive
+        else "the added terms restrict use" if restricts
+        else "no added clause was recognised as a restriction: read the changes"
+    )  # fmt: skip
+    mod_note = (
+        f"the {entry.name} text with {' and '.join(what)}"
+        + (f" ({'; '.join(names)})" if names else "")
+        + f": a modified license, not the {entry.name}; {how}"
+    )
+    name = f"{entry.name}, modified" + (f" ({'; '.join(names)})" if names else "")
+    # Every tag counts, and those of the additions first: the title line's are too.
+    all_tags = tuple(dict.fromkeys((*added_tags, *tags)))
+    modification = Modification(
+        base_id=entry.id,
+        base_name=entry.name,
+        changes=tuple(changes[:MAX_CHANGES]),
+        addons=names,
+        restricts=restricts,
+        similarity=diff.similarity,
+        more_changes=max(0, len(changes) - MAX_CHANGES),
+    )
+    return LicenseMatch(
+        license_id=_modified_id(entry.id),
+        name=name,
+        family=entry.family,
+        version=part.version,
+        kind=entry.kind,
+        osi_approved=False,
+        fsf_libre=None,
+        confidence=part.confidence,
+        source=source,
+        location=location,
+        excerpt=excerpt,
+        tags=all_tags,
+        nearest=((entry.id, diff.similarity),) if diff.similarity else (),
+        truncated=truncated,
+        note=_join(note, mod_note),
+        modification=modification,
     )
 
 
@@ -220,6 +395,7 @@ def _unknown(
     location: Location | None = None,
     excerpt: str | None = None,
     truncated: bool = False,
+    states: bool = True,
 ) -> LicenseMatch:
     return LicenseMatch(
         license_id=None,
@@ -235,6 +411,7 @@ def _unknown(
         excerpt=excerpt,
         truncated=truncated,
         note=note,
+        states_license=states,
     )
 
 
@@ -263,14 +440,28 @@ def release_licenses(release: Release, ctx: AuditContext) -> ReleaseLicenses:
         by_path[file.path] = found
         matches.extend(found)
     base_models: list[str] = []
+    references: list[LicenseReference] = []
     card = _root_card(release)
     if card is not None:
         parsed, raw = _read_card(release, card, ctx)
         if parsed is not None:
             matches.extend(_card_matches(release, parsed, raw, kb, by_path))
             base_models.extend(parsed.base_model)
+            references.extend(_references(release, parsed, kb))
+            link = next(
+                (m for m in matches if m.source == "card-license-link" and not m.states_license),
+                None,
+            )
+            if link is not None and parsed.license_link:
+                references.insert(
+                    0, LicenseReference(parsed.license_link.strip(), link.location, link.excerpt)
+                )
     matches.extend(_gguf_matches(release, ctx, kb))
-    result = ReleaseLicenses(tuple(_dedupe(matches)), tuple(dict.fromkeys(base_models)))
+    result = ReleaseLicenses(
+        tuple(_dedupe(matches)),
+        tuple(dict.fromkeys(base_models)),
+        tuple(dict.fromkeys(references)),
+    )
     ctx.cache[CACHE_KEY] = result
     return result
 
@@ -360,6 +551,7 @@ def _card_matches(
                         "license: other, and no license_name or license_link says which license",
                         location=loc,
                         excerpt=excerpt,
+                        states=False,
                     )
                 )
             continue
@@ -370,7 +562,17 @@ def _card_matches(
                 if value.strip().lower() == "unknown"
                 else f"{value!r} is not a Hub license id or a known license name"
             )
-            out.append(_unknown(path, "card-license", note, location=loc, excerpt=excerpt))
+            declared_unknown = value.strip().lower() == "unknown"
+            out.append(
+                _unknown(
+                    path,
+                    "card-license",
+                    note,
+                    location=loc,
+                    excerpt=excerpt,
+                    states=not declared_unknown,
+                )
+            )
         else:
             out.append(_entry_match(entry, "card-license", loc, excerpt, 0.95))
     if card.license_name:
@@ -393,6 +595,7 @@ def _card_matches(
         out.append(_link_match(release, card, kb, by_path))
     out.extend(_gated_prompt(card, raw, kb))
     out.extend(_body_matches(card, kb))
+    out.extend(_pasted_texts(card, kb))
     if card.extra_gated_eu_disallowed:
         out = _eu_gate(card, kb, out)
     return out
@@ -420,6 +623,7 @@ def _link_match(
                 f"links to {link}, which is not in the release",
                 location=loc,
                 excerpt=excerpt,
+                states=False,
             )
         known = next((m for m in found or () if m.license_id), None)
         if known is None:
@@ -532,6 +736,75 @@ def _body_matches(card: ModelCard, kb: KnowledgeBase) -> list[LicenseMatch]:
     return out
 
 
+def _pasted_texts(card: ModelCard, kb: KnowledgeBase) -> list[LicenseMatch]:
+    """Whole license texts pasted into the card body, identified and their clauses tagged."""
+    body = card.body
+    if len(body) > MAX_CARD_BYTES or not body.strip():
+        return []
+    doc = make_doc(body, card.path)
+    if len(doc) < PASTED_MIN_TOKENS:
+        return []
+    offset = card.body_start_line - 1
+    out: list[LicenseMatch] = []
+    for part in identify_doc(doc, kb, embedded=True):
+        if part.entry is None or part.hits < PASTED_MIN_HITS:
+            continue
+        if part.end - part.start < PASTED_MIN_TOKENS:
+            continue
+        match = _to_match(doc, kb, part, card.path, "card-body-text", offset, None, False, None)
+        out.append(replace(match, note=_join("pasted into the card body", match.note)))
+    return out
+
+
+_MD_LINK_TARGET = re.compile(r"\[([^\[\]\n]{0,200})\]\(\s*<?([^()\s<>]{1,300})>?[^)\n]{0,200}\)")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.{1,200}?)\s*#*\s*$")
+_SCHEME = re.compile(r"(?i)^([a-z][a-z0-9+.-]*:|//|www\.|#)")
+
+
+def _references(release: Release, card: ModelCard, kb: KnowledgeBase) -> list[LicenseReference]:
+    """Links from the card to license files that are not in the release.
+
+    A link counts when its target is named like a license file (LICENSE,
+    LICENSE.md) or when it sits in a license section ("## License Agreement").
+    """
+    out: list[LicenseReference] = []
+    headings = kb.references.headings
+    in_section = 0  # heading level of the license section we are in, 0 when none
+    offset = card.body_start_line
+    base = PurePosixPath(card.path).parent
+    for n, line in enumerate(card.body.split("\n")[:20000]):
+        head = _HEADING.match(line)
+        if head is not None:
+            level = len(head.group(1))
+            if make_doc(head.group(2)).toks and " ".join(make_doc(head.group(2)).toks) in headings:
+                in_section = level
+            elif in_section and level <= in_section:
+                in_section = 0
+            continue
+        for link in _MD_LINK_TARGET.finditer(line):
+            target = link.group(2).strip()
+            if _SCHEME.match(target):
+                continue
+            name = PurePosixPath(target.split("#", 1)[0]).name
+            if not (in_section or _LICENSE_NAME.match(name)):
+                continue
+            path = posixpath.normpath(str(base / target.split("#", 1)[0]))
+            if release.file(path) is not None or any(
+                f.path.lower() == path.lower() for f in release.files
+            ):
+                continue
+            out.append(
+                LicenseReference(
+                    target=target,
+                    location=Location(card.path, n + offset, n + offset),
+                    excerpt=_clip(line.strip()),
+                )
+            )
+            if len(out) >= MAX_REFERENCES:
+                return out
+    return out
+
+
 def _eu_gate(card: ModelCard, kb: KnowledgeBase, out: list[LicenseMatch]) -> list[LicenseMatch]:
     line = card.line_of("extra_gated_eu_disallowed")
     spec = next((c for c in kb.clauses if c.tag == "geographic_exclusion"), None)
@@ -552,6 +825,7 @@ def _eu_gate(card: ModelCard, kb: KnowledgeBase, out: list[LicenseMatch]) -> lis
         "no license declared; the card's gate excludes the EU",
         location=Location(card.path, line, line, "extra_gated_eu_disallowed"),
         excerpt="extra_gated_eu_disallowed: true",
+        states=False,
     )
     return [*out, replace(gate, tags=(tag,))]
 

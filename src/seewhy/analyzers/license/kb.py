@@ -9,6 +9,9 @@ Everything here is read from ``seewhy/data/licenses/``:
   resolves offline;
 * ``clauses.toml``: restrictive-clause patterns, one ``[[tag]]`` per tag;
 * ``base_models.toml``: which license a base model's family carries;
+* ``modifications.toml``: known add-on texts (the Commons Clause, non-commercial
+  riders, RAIL-style use restrictions) and the words a copy may swap without
+  changing a license's meaning;
 * ``fingerprints.json``: sampled token-shingle hashes of reference texts
   (built by :mod:`seewhy.analyzers.license.fingerprint`).
 """
@@ -33,6 +36,7 @@ from seewhy.analyzers.license.model import DocKind
 from seewhy.analyzers.license.normalize import phrase
 
 __all__ = [
+    "Addon",
     "BaseRule",
     "ClauseRule",
     "ClauseSpec",
@@ -86,6 +90,10 @@ class Entry:
     min_score: float = 4.0
     max_tokens: int | None = None  # short licenses: a longer text carries extra terms
     reference: tuple[str, ...] = ()  # tokens of the canonical text (short licenses)
+    reference_text: str = ""  # the canonical text as written, with {{slot}} / {{optional}} marks
+    labels: tuple[str, ...] = ()  # the names a version gives itself ("Llama 3.1 Community License")
+    markers: tuple[str, ...] = ()  # wording only this version has (sections, links)
+    dates: tuple[str, ...] = ()  # ISO dates this version carries (release date, last modified)
     curated: bool = True
 
     @property
@@ -119,6 +127,18 @@ class ClauseSpec:
     rules: tuple[ClauseRule, ...]
     restriction: bool = True
     rule_id: str | None = None  # the finding reported for the tag
+
+
+@dataclass(frozen=True)
+class Addon:
+    """A known text added to licenses (the Commons Clause, a non-commercial rider)."""
+
+    id: str
+    name: str
+    phrases: tuple[str, ...] = ()  # any of these in the text names it
+    tags: tuple[str, ...] = ()  # or: an addition that carries one of these clause tags
+    restricts: bool = True
+    anywhere: bool = False  # named in any license text, not only in additions to a canonical one
 
 
 @dataclass(frozen=True)
@@ -176,6 +196,8 @@ class KnowledgeBase:
     sample_mod: int = 4
     spdx_families: Mapping[str, str] = field(default_factory=dict)
     references: References = field(default_factory=lambda: References())
+    addons: tuple[Addon, ...] = ()
+    equivalents: Mapping[str, int] = field(default_factory=dict)  # token -> class
     _keys: Mapping[str, Entry] = field(default_factory=dict, repr=False)
     _mentions: Mapping[str, tuple[tuple[str, Entry], ...]] = field(default_factory=dict, repr=False)
 
@@ -211,11 +233,17 @@ class KnowledgeBase:
 
     def base_license(self, model_id: str) -> tuple[Entry, BaseRule] | None:
         """The license a base model carries, known from its id by the lineage rules."""
+        hits: list[tuple[BaseRule, int, int]] = []
         for rule in self.base_rules:
-            if rule.pattern.search(model_id):
-                entry = self.get(rule.license)
-                if entry is not None:
-                    return entry, rule
+            span = _name_match(rule.pattern, model_id)
+            if span is not None:
+                hits.append((rule, *span))
+        for rule, a, b in hits:  # the first rule, unless its name sits inside a longer one
+            if any(o is not rule and o0 <= a and b <= o1 and o1 - o0 > b - a for o, o0, o1 in hits):
+                continue
+            entry = self.get(rule.license)
+            if entry is not None:
+                return entry, rule
         return None
 
     def mentions_from(self, first: str) -> tuple[tuple[str, Entry], ...]:
@@ -229,6 +257,20 @@ class KnowledgeBase:
     def _spdx_entry(self, value: str) -> Entry | None:
         record = self.spdx.get(value.strip().lower())
         return None if record is None else spdx_entry(record, self.spdx_families)
+
+
+def _name_match(pattern: re.Pattern[str], model_id: str) -> tuple[int, int] | None:
+    """The span of the first match that starts a name: the letter or digit it opens on
+    follows no other ("tinyllama" holds no "llama"); ``None`` when there is none."""
+    for m in pattern.finditer(model_id):
+        text = m.group()
+        first = next((i for i, c in enumerate(text) if c.isalnum()), None)
+        if first is None:
+            continue
+        at = m.start() + first
+        if at == 0 or not model_id[at - 1].isalnum():
+            return at, m.end()
+    return None
 
 
 def spdx_family(spdx_id: str, families: Mapping[str, str]) -> str:
@@ -304,8 +346,9 @@ def _phrases(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
 
 _NOT_INHERITED = frozenset(
     {"id", "version", "aliases", "hf_ids", "license_names", "urls", "require", "abstract"}
-    | {"extends", "mentions", "max_tokens", "reference"}
+    | {"extends", "mentions", "max_tokens", "reference", "labels", "markers", "dates"}
 )
+_MARK = re.compile(r"\{\{[^{}]{0,80}\}\}")
 _MERGED_LISTS = ("titles", "phrases", "negative")
 
 
@@ -351,14 +394,21 @@ def _entry(raw: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]) -> En
         policy=merged.get("policy"),
         min_score=float(merged.get("min_score", 4.0)),
         max_tokens=merged.get("max_tokens"),
-        reference=tuple(phrase(str(merged.get("reference", ""))).split()),
+        reference=tuple(phrase(_MARK.sub(" ", str(merged.get("reference", "")))).split()),
+        reference_text=str(merged.get("reference", "")),
+        labels=_phrases(merged, "labels"),
+        markers=_phrases(merged, "markers"),
+        dates=_strs(merged, "dates"),
     )
+
+
+_NOT_ENTRIES = ("clauses.toml", "base_models.toml", "references.toml", "modifications.toml")
 
 
 def _load_entries(spdx: Mapping[str, SpdxRecord]) -> tuple[Entry, ...]:
     raws: list[dict[str, Any]] = []
     for name, text in _data_files(".toml"):
-        if name in ("clauses.toml", "base_models.toml", "references.toml"):
+        if name in _NOT_ENTRIES:
             continue
         raws.extend(tomllib.loads(text).get("license", []))
     by_id = {str(r["id"]): r for r in raws}
@@ -524,6 +574,28 @@ def _load_references() -> References:
     )
 
 
+def _load_modifications() -> tuple[tuple[Addon, ...], dict[str, int]]:
+    raw = tomllib.loads(
+        resources.files(DATA_PACKAGE).joinpath("modifications.toml").read_text("utf-8")
+    )
+    addons = tuple(
+        Addon(
+            id=str(a["id"]),
+            name=str(a["name"]),
+            phrases=_phrases(a, "phrases"),
+            tags=_strs(a, "tags"),
+            restricts=bool(a.get("restricts", True)),
+            anywhere=bool(a.get("anywhere", False)),
+        )
+        for a in raw.get("addon", [])
+    )
+    classes: dict[str, int] = {}
+    for i, group in enumerate(raw.get("equivalent", [])):
+        for word in group.get("words", ()):
+            classes[phrase(str(word))] = i
+    return addons, classes
+
+
 @cache
 def load_kb() -> KnowledgeBase:
     """Load the knowledge base from the packaged data (once per process)."""
@@ -531,6 +603,7 @@ def load_kb() -> KnowledgeBase:
     entries = _load_entries(spdx)
     keys, mentions = _index(entries, spdx, families)
     fingerprints, shingle, mod = _load_fingerprints()
+    addons, equivalents = _load_modifications()
     return KnowledgeBase(
         entries=entries,
         spdx=spdx,
@@ -541,6 +614,8 @@ def load_kb() -> KnowledgeBase:
         sample_mod=mod,
         spdx_families=families,
         references=_load_references(),
+        addons=addons,
+        equivalents=equivalents,
         _keys=keys,
         _mentions=mentions,
     )

@@ -23,6 +23,7 @@ MatchSource = Literal[
     "card-license-link",  # front matter `license_link:`
     "card-gated-prompt",  # license text pasted into `extra_gated_prompt`
     "card-body",  # a sentence in the card body ("released under the Gemma Terms of Use")
+    "card-body-text",  # a whole license text pasted into the card body
     "gguf",  # GGUF general.license / general.license.name / general.license.link
 ]
 
@@ -46,7 +47,18 @@ TAGS = (
     "hosting_restriction",
     "military_ban",
     "governing_law",
+    "sale_restriction",
 )
+
+LicenseStatus = Literal["stated", "referenced", "none"]
+"""stated: the release states a license (a text, a card field, GGUF metadata, even one
+not identified); referenced: it only points at a license it does not include (a card
+section or ``license_link`` naming a LICENSE file absent from the snapshot, or
+``license: other`` with nothing more); none: no license statement at all."""
+
+VersionBasis = Literal["sections", "date", "label"]
+"""Where a version reading comes from: wording only that version has (its sections and
+links), its date line, or the name it gives itself."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,54 @@ class ClauseTag:
 
 
 @dataclass(frozen=True)
+class TextChange:
+    """A sentence added to, or removed from, a known license's canonical text.
+
+    ``text`` is the whole sentence (added: as written here; removed: as the
+    canonical text has it), ``words`` the words that differ within it, and
+    ``location`` where it is (added) or where it was cut (removed).
+    """
+
+    op: Literal["added", "removed"]
+    text: str
+    words: str
+    location: Location
+    tags: tuple[ClauseTag, ...] = ()  # clauses the added sentence carries
+
+
+@dataclass(frozen=True)
+class Modification:
+    """How a text differs from the known license it is built on."""
+
+    base_id: str  # the license whose text this is, modified (e.g. "MIT")
+    base_name: str
+    changes: tuple[TextChange, ...]  # at most MAX_CHANGES, in text order
+    addons: tuple[str, ...] = ()  # names of known add-on texts found (the Commons Clause)
+    restricts: bool = False  # an addition (or the title) restricts use
+    similarity: float = 0.0  # share of the canonical text present, 0..1
+    more_changes: int = 0  # changes beyond those listed
+
+
+@dataclass(frozen=True)
+class VersionEvidence:
+    """One reading of a license's version, and the words it rests on."""
+
+    basis: VersionBasis
+    versions: tuple[str, ...]  # the versions this reading allows
+    quote: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class LicenseReference:
+    """A pointer to a license file that is not in the release."""
+
+    target: str  # the link as written ("LICENSE", "./LICENSE.md")
+    location: Location
+    excerpt: str | None = None
+
+
+@dataclass(frozen=True)
 class LicenseMatch:
     """One statement of a license in the release, identified (or not)."""
 
@@ -89,6 +149,17 @@ class LicenseMatch:
     nearest: tuple[tuple[str, float], ...] = ()  # unknown texts: (license id, similarity)
     truncated: bool = False  # the text was longer than the read cap
     note: str | None = None  # why unknown, how it was identified, what was not read
+    # A known license with words added or removed: ``license_id`` is then
+    # "LicenseRef-<base>-modified", ``osi_approved`` False, and this says how.
+    modification: Modification | None = None
+    version_evidence: tuple[VersionEvidence, ...] = ()  # how the version was decided
+    version_conflict: str | None = None  # the readings disagree (relabelled or edited text)
+    states_license: bool = True  # False: only points at a license that is not here
+
+    @property
+    def modified(self) -> bool:
+        """A known license's text with words added or removed that change its meaning."""
+        return self.modification is not None
 
 
 @dataclass(frozen=True)
@@ -97,6 +168,26 @@ class ReleaseLicenses:
 
     matches: tuple[LicenseMatch, ...]
     base_models: tuple[str, ...] = ()
+    references: tuple[LicenseReference, ...] = ()  # license files linked but not included
+
+    @property
+    def status(self) -> LicenseStatus:
+        """Whether the release states a license, only points at one, or says nothing."""
+        if any(m.states_license for m in self.matches):
+            return "stated"
+        if self.references or self.matches:
+            return "referenced"
+        return "none"
+
+    @property
+    def pasted(self) -> tuple[LicenseMatch, ...]:
+        """License texts pasted into the card body (they bind as much as a LICENSE file)."""
+        return tuple(m for m in self.matches if m.source == "card-body-text")
+
+    @property
+    def modified(self) -> tuple[LicenseMatch, ...]:
+        """Known licenses whose text was changed."""
+        return tuple(m for m in self.matches if m.modification is not None)
 
     @property
     def licenses(self) -> tuple[LicenseMatch, ...]:

@@ -13,6 +13,13 @@ is a candidate only when one of them is present (this is how versions and
 license-vs-policy are told apart). Reference fingerprints, when shipped,
 raise the confidence of a match and name the nearest texts of an unknown one;
 they never decide alone unless the text is nearly identical to a reference.
+
+A license with a canonical text (``reference``) is compared with it sentence
+by sentence (:func:`compare`): added or removed sentences that change its
+meaning make it that license *modified*, never the license itself. Known
+add-on texts (the Commons Clause) are named wherever they appear. The version
+of a family whose versions carry evidence (``labels``, ``markers``, ``dates``)
+is decided from all of it together (:func:`_decide_version`).
 """
 
 from __future__ import annotations
@@ -20,13 +27,30 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from difflib import SequenceMatcher
+from functools import lru_cache
 from itertools import pairwise
+from typing import Literal
 
-from seewhy.analyzers.license.kb import Entry, KnowledgeBase, normalize_url, shingles
-from seewhy.analyzers.license.normalize import Doc
+from seewhy.analyzers.license.kb import Addon, Entry, KnowledgeBase, normalize_url, shingles
+from seewhy.analyzers.license.model import VersionBasis
+from seewhy.analyzers.license.normalize import Doc, make_doc
+from seewhy.analyzers.license.tags import tag_text
 
-__all__ = ["Identified", "Mention", "find_mentions", "find_urls", "identify_doc", "version_date"]
+__all__ = [
+    "Diff",
+    "Identified",
+    "Mention",
+    "RawChange",
+    "RawVersion",
+    "compare",
+    "find_mentions",
+    "find_urls",
+    "identify_doc",
+    "similarities",
+    "version_date",
+]
 
 TOP_TOKENS = 60
 TITLE_WEIGHT = 8.0
@@ -37,7 +61,44 @@ SHORT_TEXT = 60  # a text this short may just name its license
 REFERENCE_TEXT = 400  # a text this short may point at its license in prose
 NEAREST = 3
 STRICT_SLACK = 1.25
-EXTRA_WORDS = 12
+MIN_BASE_SHARE = 0.75  # a modified license still holds this much of its canonical text
+SLOT_FILL = 16  # words that may fill one fill-in field ("[name of copyright owner]")
+TITLE_REACH = 30  # tokens from the top where a title line may stand
+CONFLICT_CONFIDENCE = 0.7  # at most this sure of a text whose version readings disagree
+
+
+@dataclass(frozen=True)
+class RawChange:
+    """A sentence added (tokens ``start``..``end`` of the doc) or removed (cut at ``start``)."""
+
+    op: Literal["added", "removed"]
+    start: int
+    end: int
+    text: str
+    words: str
+
+
+@dataclass(frozen=True)
+class Diff:
+    """How tokens of a doc differ from an entry's canonical text."""
+
+    entry: Entry
+    changes: tuple[RawChange, ...]
+    similarity: float  # share of the canonical text present (optional parts aside)
+    cosmetic: int  # differing words that change nothing (copyright lines, fill-ins, titles)
+    addons: tuple[Addon, ...] = ()
+    missing_tail: int = 0  # words of the canonical text's end that the copy stops before
+
+
+@dataclass(frozen=True)
+class RawVersion:
+    """A version reading: which versions (entries) it allows, from which words."""
+
+    basis: VersionBasis
+    entries: tuple[Entry, ...]
+    start: int
+    end: int
+    date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +113,10 @@ class Identified:
     evidence: tuple[int, int]
     nearest: tuple[tuple[str, float], ...] = ()
     note: str | None = None
+    modification: Diff | None = None
+    versions: tuple[RawVersion, ...] = ()  # the readings the version was decided from
+    version_conflict: bool = False
+    hits: int = 0  # distinctive phrases of the entry found (0 for a title or a name alone)
 
 
 @dataclass(frozen=True)
@@ -71,6 +136,7 @@ class _Candidate:
     score: float
     title_len: int
     evidence: tuple[int, int]
+    hits: int = 0
 
 
 class _Matcher:
@@ -80,10 +146,18 @@ class _Matcher:
         self.kb = kb
         self.entries = tuple(e for e in kb.entries if e.matchable)
         needles: dict[str, frozenset[str]] = {}
+        versioned: dict[tuple[str, str], list[Entry]] = {}
         for e in self.entries:
-            for text in (*e.titles, *(p.text for p in e.phrases), *e.require, *e.negative):
+            texts = (*e.titles, *(p.text for p in e.phrases), *e.require, *e.negative)
+            for text in (*texts, *e.labels, *e.markers):
+                needles.setdefault(text, frozenset(text.split(" ")))
+            if e.labels or e.markers or e.dates:
+                versioned.setdefault((e.family, e.kind), []).append(e)
+        for addon in kb.addons:
+            for text in addon.phrases:
                 needles.setdefault(text, frozenset(text.split(" ")))
         self.needles = needles
+        self.versioned = {k: tuple(v) for k, v in versioned.items()}
         self.titles = tuple(sorted({t for e in self.entries for t in e.titles}))
 
     def occurrences(self, doc: Doc) -> dict[str, tuple[int, ...]]:
@@ -161,10 +235,12 @@ def _candidates(
         elif any(_first(occ.get(t), a, b) is not None for t in e.titles):
             score += WEAK_TITLE_WEIGHT
         best_weight = 0.0
+        hits = 0
         for p in e.phrases:
             hit = _first(occ.get(p.text), a, b)
             if hit is None:
                 continue
+            hits += 1
             score += p.weight
             if p.weight > best_weight:
                 best_weight = p.weight
@@ -173,7 +249,7 @@ def _candidates(
         if span is not None and not best_weight and len(e.phrases) >= 2:
             score -= TITLE_WEIGHT / 2  # a title whose body says nothing of the kind
         if score >= e.min_score and evidence is not None:
-            out.append(_Candidate(e, score, span[1] - span[0] if span else 0, evidence))
+            out.append(_Candidate(e, score, span[1] - span[0] if span else 0, evidence, hits))
     out.sort(key=lambda c: (-c.score, -c.title_len, c.entry.generic, c.entry.id))
     return out
 
@@ -252,6 +328,18 @@ def _similar(kb: KnowledgeBase, doc: Doc, a: int, b: int) -> dict[str, tuple[flo
     return best
 
 
+def similarities(doc: Doc, kb: KnowledgeBase, limit: int = 5) -> tuple[tuple[str, float], ...]:
+    """The known texts most like ``doc`` (fingerprint resemblance, then canonical texts)."""
+    sims = {lid: v[0] for lid, v in _similar(kb, doc, 0, len(doc)).items()}
+    for entry in kb.entries:
+        if entry.reference_text and entry.id not in sims:
+            diff = compare(doc, 0, len(doc), entry, kb)
+            if diff is not None and diff.similarity >= 0.3:
+                sims[entry.id] = diff.similarity
+    ranked = sorted(sims.items(), key=lambda kv: -kv[1])[:limit]
+    return tuple((lid, round(v, 3)) for lid, v in ranked if v > 0)
+
+
 def _nearest(
     kb: KnowledgeBase, sims: dict[str, tuple[float, float, float]], partial: list[_Candidate]
 ) -> tuple[tuple[str, float], ...]:
@@ -279,7 +367,7 @@ def _part_starts(m: _Matcher, doc: Doc, occ: dict[str, tuple[int, ...]]) -> list
 
 
 def _identify_part(
-    m: _Matcher, doc: Doc, occ: dict[str, tuple[int, ...]], a: int, b: int
+    m: _Matcher, doc: Doc, occ: dict[str, tuple[int, ...]], a: int, b: int, embedded: bool
 ) -> Identified:
     kb = m.kb
     scored = _candidates(m, doc, occ, a, b)
@@ -290,14 +378,33 @@ def _identify_part(
     note: str | None = None
     while cands:
         best = cands[0]
-        extra = _extra_words(doc, a, b, best.entry)
-        if extra:
+        too_long = _too_long(a, b, best.entry)
+        if too_long:
             note = (
-                f"holds the {best.entry.name} text plus about {extra} more words: "
+                f"holds the {best.entry.name} text plus about {too_long} more words: "
                 "additional terms, so it is not reported as that license"
             )
             cands = cands[1:]
             continue
+        diff = compare(doc, a, b, best.entry, kb, trim=embedded)
+        if diff is not None and diff.changes:
+            other = next((c for c in cands[1:] if c.title_len and not c.entry.reference_text), None)
+            if other is not None:  # a license of its own built on this one ("Modified MIT")
+                best, diff = other, None
+            elif diff.similarity < MIN_BASE_SHARE:
+                note = (
+                    f"holds {diff.similarity:.0%} of the {best.entry.name} text with other "
+                    "terms: not reported as that license"
+                )
+                cands = cands[1:]
+                continue
+        if diff is not None and not diff.changes and diff.missing_tail:
+            note = (
+                f"the copy stops early: the last {diff.missing_tail} words of the "
+                f"{best.entry.name} text are missing"
+            )
+        if diff is None or not diff.changes:
+            diff = _addons_only(m, doc, occ, a, b, best.entry)
         rivals = [
             c for c in cands[1:] if c.score == best.score and c.entry.family != best.entry.family
         ]
@@ -307,114 +414,388 @@ def _identify_part(
         if rivals:
             confidence = round(confidence * 0.7, 3)
             note = "also matches " + ", ".join(r.entry.id for r in rivals[:2])
+        entry, readings, conflict = _decide_version(m, doc, occ, a, b, best.entry)
+        if conflict:
+            confidence = min(confidence, CONFLICT_CONFIDENCE)
         return Identified(
-            a, b, best.entry, _version(best.entry, doc, a), confidence, best.evidence, note=note
+            a,
+            b,
+            entry,
+            _version(entry, doc, a),
+            confidence,
+            best.evidence,
+            note=note,
+            modification=diff if diff is not None and diff.changes else None,
+            versions=readings,
+            version_conflict=conflict,
+            hits=best.hits,
         )
     # No phrase match: a near-copy of a reference text still counts.
     close = [
         (lid, v)
         for lid, v in sims.items()
-        if v[1] >= 0.85 and v[2] >= 0.85 and (e := kb.get(lid)) and not _extra_words(doc, a, b, e)
+        if v[1] >= 0.85
+        and v[2] >= 0.85
+        and (e := kb.get(lid))
+        and not _too_long(a, b, e)
+        and not ((d := compare(doc, a, b, e, kb, trim=embedded)) is not None and d.changes)
     ]
     if close:
         lid, v = max(close, key=lambda kv: kv[1][0])
-        entry = kb.get(lid)
-        if entry is not None:
+        near = kb.get(lid)
+        if near is not None:
+            entry, readings, conflict = _decide_version(m, doc, occ, a, b, near)
             return Identified(
                 a,
                 b,
                 entry,
                 _version(entry, doc, a),
-                round(min(0.95, v[0] + 0.1), 3),
+                round(min(CONFLICT_CONFIDENCE if conflict else 0.95, v[0] + 0.1), 3),
                 (a, min(b, a + 12)),
                 note=f"identified by similarity to the reference text ({v[1]:.0%} of it present)",
+                versions=readings,
+                version_conflict=conflict,
             )
     return Identified(
         a, b, None, None, 0.0, (a, min(b, a + 12)), nearest=_nearest(kb, sims, scored), note=note
     )
 
 
-_BOILERPLATE_LINE = re.compile(r"(?i)copyright|\(c\)|©|all rights reserved|^\W*$")
+def _too_long(a: int, b: int, entry: Entry) -> int:
+    """Words beyond ``max_tokens`` (plus a quarter) of a short license with no canonical text."""
+    if entry.reference_text or entry.max_tokens is None:
+        return 0
+    return b - a - entry.max_tokens if b - a > entry.max_tokens * STRICT_SLACK else 0
 
 
-def _extra_words(doc: Doc, a: int, b: int, entry: Entry) -> int:
-    """Words of tokens ``a``..``b`` beyond a short license's own text (0 when within it).
+# ------------------------------------------------------------ modifications
 
-    With a reference text: words in no 4-word run of it, copyright lines and a
-    short first line (the title) aside, counted when more than EXTRA_WORDS.
-    Without one: the length beyond ``max_tokens`` (plus a quarter).
+_BOILERPLATE_LINE = re.compile(
+    r"(?i)copyright|\(c\)|©|all rights reserved|spdx-license-identifier|^\W*$"
+)
+_REF_MARK = re.compile(r"\{\{(/?optional|[^{}]{0,80})\}\}")
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """A canonical text in matching form: tokens, which may go missing, which are fill-ins."""
+
+    doc: Doc
+    skip: tuple[bool, ...]  # optional or fill-in: its absence changes nothing
+    slot: tuple[bool, ...]
+    weight: int  # tokens that count for similarity
+
+
+@lru_cache(maxsize=64)
+def _reference(text: str) -> _Reference:
+    parts: list[str] = []
+    size = 0
+    optional: list[tuple[int, int]] = []
+    slots: list[tuple[int, int]] = []
+    opened: int | None = None
+    pos = 0
+    for mark in _REF_MARK.finditer(text):
+        parts.append(text[pos : mark.start()])
+        size += mark.start() - pos
+        pos = mark.end()
+        name = mark.group(1).strip()
+        if name == "optional":
+            opened = size
+        elif name == "/optional":
+            if opened is not None:
+                optional.append((opened, size))
+            opened = None
+        else:
+            filler = f"[{name}]"
+            slots.append((size, size + len(filler)))
+            parts.append(filler)
+            size += len(filler)
+    parts.append(text[pos:])
+    doc = make_doc("".join(parts))
+
+    def inside(spans: list[tuple[int, int]], offset: int) -> bool:
+        return any(lo <= offset < hi for lo, hi in spans)
+
+    slot = tuple(inside(slots, s) for s in doc.starts)
+    skip = tuple(
+        sl or inside(optional, s) or _enumerator(doc, i)
+        for i, (sl, s) in enumerate(zip(slot, doc.starts, strict=True))
+    )
+    return _Reference(doc, skip, slot, max(1, skip.count(False)))
+
+
+def _line_bounds(doc: Doc, i: int) -> tuple[int, int]:
+    line = bisect.bisect_right(doc.line_starts, doc.starts[i]) - 1
+    lo = doc.line_starts[line]
+    hi = doc.line_starts[line + 1] if line + 1 < len(doc.line_starts) else len(doc.display)
+    return lo, hi
+
+
+_ENUMERATOR_TOKEN = re.compile(r"^(?:\d{1,3}|[a-z]|[ivx]{1,4})$")
+
+
+def _enumerator(doc: Doc, i: int) -> bool:
+    """A list item's number or letter ("1." "(a)"): formatting, not words."""
+    sentence = doc.sentences[doc.sent_of[i]]
+    return sentence.bullet and sentence.start == i and bool(_ENUMERATOR_TOKEN.match(doc.toks[i]))
+
+
+def _cosmetic_tokens(doc: Doc, a: int, b: int, kb: KnowledgeBase) -> set[int]:
+    """Tokens whose addition changes nothing: copyright lines, list numbers, and short
+    lines near the top (a title, a holder's name) that carry no clause."""
+    out: set[int] = set()
+    i = a
+    while i < b:
+        lo, hi = _line_bounds(doc, i)
+        j = max(bisect.bisect_left(doc.starts, hi, i, b), i + 1)
+        boilerplate = bool(_BOILERPLATE_LINE.search(doc.display[lo:hi]))
+        title = i - a < TITLE_REACH and j - i <= 10
+        if boilerplate or (title and not tag_text(doc, kb, path="", start=i, end=j)):
+            out.update(range(i, j))
+        i = j
+    out.update(t for t in range(a, b) if _enumerator(doc, t))
+    return out
+
+
+def _equivalent(kb: KnowledgeBase, mine: Sequence[str], ref: Sequence[str]) -> bool:
+    if len(mine) != len(ref):
+        return False
+    eq = kb.equivalents
+    pairs = zip(mine, ref, strict=True)
+    return all(x == y or (x in eq and eq.get(x) == eq.get(y)) for x, y in pairs)
+
+
+def _words(doc: Doc, idx: Sequence[int]) -> str:
+    """The display text of tokens ``idx`` (runs joined, gaps shown as …)."""
+    runs: list[list[int]] = []
+    for i in sorted(idx):
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return " … ".join(doc.text(r[0], r[-1] + 1) for r in runs)
+
+
+def compare(
+    doc: Doc, a: int, b: int, entry: Entry, kb: KnowledgeBase, *, trim: bool = False
+) -> Diff | None:
+    """Tokens ``a``..``b`` against ``entry``'s canonical text, sentence by sentence.
+
+    ``None`` when the entry has no canonical text. Differences that change
+    nothing (see ``modifications.toml``) are counted in ``cosmetic``; every
+    other added or removed word makes its sentence a change. With ``trim``
+    (a license pasted into a longer document) words before the first and
+    after the last stretch of the canonical text are the document's, not
+    additions.
     """
-    if entry.reference:
-        k = 4
-        ref = entry.reference
-        if b - a > 2 * len(ref) + 100:  # far longer than the license itself
-            return b - a - len(ref)
-        grams = {ref[i : i + k] for i in range(len(ref) - k + 1)}
-        covered = bytearray(b - a)
-        for i in range(a, b - k + 1):
-            if doc.toks[i : i + k] in grams:
-                covered[i - a : i - a + k] = b"\x01" * k
-        extra = 0
-        for i in range(a, b):
-            if covered[i - a] or (i - a < 8 and doc.line_tokens(i) <= 6):
-                continue
-            line = bisect.bisect_right(doc.line_starts, doc.starts[i]) - 1
-            lo = doc.line_starts[line]
-            hi = doc.line_starts[line + 1] if line + 1 < len(doc.line_starts) else len(doc.display)
-            if not _BOILERPLATE_LINE.search(doc.display[lo:hi]):
-                extra += 1
-                if extra > EXTRA_WORDS:
+    if not entry.reference_text:
+        return None
+    ref = _reference(entry.reference_text)
+    mine = doc.toks[a:b]
+    theirs = ref.doc.toks
+    if mine == theirs:
+        return Diff(entry, (), 1.0, 0)
+    cosmetic_toks = _cosmetic_tokens(doc, a, b, kb)
+    added: dict[int, list[int]] = {}
+    removed: dict[int, tuple[list[int], int]] = {}
+    present = cosmetic = 0
+    matcher = SequenceMatcher(None, mine, theirs, autojunk=False)
+    opcodes: list[tuple[str, int, int, int, int]] = list(matcher.get_opcodes())
+    if trim:
+        equal = [k for k, o in enumerate(opcodes) if o[0] == "equal" and o[2] - o[1] >= 8]
+        if equal:
+            first, last = opcodes[equal[0]], opcodes[equal[-1]]
+            # difflib's "insert": words only the canonical text has (here: cut, not removed)
+            lead = [("insert", first[1], first[1], o[3], o[4]) for o in opcodes[: equal[0]]]
+            tail = [("insert", last[2], last[2], o[3], o[4]) for o in opcodes[equal[-1] + 1 :]]
+            opcodes = [*lead, *opcodes[equal[0] : equal[-1] + 1], *tail]
+    # A copy cut short (nothing after the last stretch of canonical text) is incomplete,
+    # not changed: the words it lacks are counted, not quoted as removed.
+    missing_tail = 0
+    while len(opcodes) > 1 and opcodes[-1][0] == "insert":  # difflib: only in the canonical
+        missing_tail += sum(1 for j in range(opcodes[-1][3], opcodes[-1][4]) if not ref.skip[j])
+        opcodes = opcodes[:-1]
+    for op, i1, i2, j1, j2 in opcodes:
+        if op == "equal":
+            present += sum(1 for j in range(j1, j2) if not ref.skip[j])
+            continue
+        if op == "replace" and _equivalent(kb, mine[i1:i2], theirs[j1:j2]):
+            present += sum(1 for j in range(j1, j2) if not ref.skip[j])
+            cosmetic += i2 - i1
+            continue
+        if j2 > j1 and all(ref.slot[j] for j in range(j1, j2)) and i2 - i1 <= SLOT_FILL:
+            cosmetic += i2 - i1  # a fill-in field filled in
+            continue
+        for i in range(a + i1, a + i2):
+            if i in cosmetic_toks:
+                cosmetic += 1
+            else:
+                added.setdefault(doc.sent_of[i], []).append(i)
+        anchor = min(a + i1, b - 1)
+        for j in range(j1, j2):
+            if not ref.skip[j]:
+                held = removed.setdefault(ref.doc.sent_of[j], ([], anchor))
+                held[0].append(j)
+    changes: list[tuple[int, RawChange]] = []
+    for s, idx in added.items():
+        sent = doc.sentences[s]
+        lo, hi = max(a, sent.start), min(b, sent.end)
+        changes.append((lo, RawChange("added", lo, hi, doc.text(lo, hi), _words(doc, idx))))
+    for s, (idx, anchor) in removed.items():
+        sent = ref.doc.sentences[s]
+        text = ref.doc.text(sent.start, sent.end)
+        changes.append((anchor, RawChange("removed", anchor, anchor, text, _words(ref.doc, idx))))
+    changes.sort(key=lambda pair: (pair[0], pair[1].op != "removed"))
+    found = tuple(c for _, c in changes)
+    joined = (
+        " "
+        + " ".join(
+            doc.joined[slice(*doc.jspan(c.start, c.end))].strip() for c in found if c.op == "added"
+        )
+        + " "
+    )
+    addons = tuple(ad for ad in kb.addons if any(f" {p} " in joined for p in ad.phrases))
+    return Diff(entry, found, round(present / ref.weight, 3), cosmetic, addons, missing_tail)
+
+
+def _addons_only(
+    m: _Matcher, doc: Doc, occ: dict[str, tuple[int, ...]], a: int, b: int, entry: Entry
+) -> Diff | None:
+    """A license with no canonical text that carries a known add-on (the Commons Clause)."""
+    if entry.reference_text:
+        return None
+    found: list[Addon] = []
+    sentences: dict[int, int] = {}
+    own = {p.text for p in entry.phrases}
+    for addon in m.kb.addons:
+        if not addon.anywhere:
+            continue
+        for text in addon.phrases:
+            hit = _first(occ.get(text), a, b)
+            if hit is not None and text not in own:
+                if addon not in found:
+                    found.append(addon)
+                sentences.setdefault(doc.sent_of[hit], hit)
+    if not found:
+        return None
+    changes = []
+    for s in sorted(sentences):
+        sent = doc.sentences[s]
+        lo, hi = max(a, sent.start), min(b, sent.end)
+        changes.append(RawChange("added", lo, hi, doc.text(lo, hi), doc.text(lo, hi)))
+    return Diff(entry, tuple(changes), 0.0, 0, tuple(found))
+
+
+# ----------------------------------------------------------------- versions
+
+
+def _decide_version(
+    m: _Matcher, doc: Doc, occ: dict[str, tuple[int, ...]], a: int, b: int, entry: Entry
+) -> tuple[Entry, tuple[RawVersion, ...], bool]:
+    """The version of ``entry``'s family that the text's wording, date and name support.
+
+    The wording only one version has (its sections and links) weighs most,
+    then the date line, then the name the text gives itself; each narrows the
+    versions the one before allows. Readings that exclude the chosen version
+    are a conflict: a relabelled or edited text.
+    """
+    siblings = m.versioned.get((entry.family, entry.kind))
+    if not siblings:
+        return entry, (), False
+    readings: list[RawVersion] = []
+    for basis in ("sections", "label"):
+        allowed: list[Entry] = []
+        span: tuple[int, int] | None = None
+        for e in siblings:
+            for text in e.markers if basis == "sections" else e.labels:
+                hit = _first(occ.get(text), a, b)
+                if hit is not None:
+                    allowed.append(e)
+                    if span is None or hit < span[0]:
+                        span = (hit, hit + text.count(" ") + 1)
                     break
-        return extra if extra > EXTRA_WORDS else 0
-    if entry.max_tokens is not None and b - a > entry.max_tokens * STRICT_SLACK:
-        return b - a - entry.max_tokens
-    return 0
+        if allowed and span is not None:
+            readings.append(RawVersion(basis, tuple(allowed), *span))
+    date = version_date(doc, a)
+    if date is not None:
+        dated = tuple(e for e in siblings if date in e.dates)
+        at = _date_token(doc, a, date)
+        if dated:
+            readings.append(RawVersion("date", dated, at, at + 4, date))
+    order = {"sections": 0, "date": 1, "label": 2}
+    readings.sort(key=lambda r: order[r.basis])
+    if not readings:
+        return entry, (), False
+    pool: tuple[Entry, ...] = readings[0].entries
+    for r in readings[1:]:
+        narrowed = tuple(e for e in pool if e in r.entries)
+        pool = narrowed or pool
+    if len(pool) == 1:
+        chosen = pool[0]
+    elif entry in pool:
+        chosen = entry
+    else:
+        return entry, tuple(readings), False
+    conflict = any(chosen not in r.entries for r in readings)
+    return chosen, tuple(readings), conflict
 
 
-def identify_doc(doc: Doc, kb: KnowledgeBase) -> tuple[Identified, ...]:
-    """Every document in ``doc``, in order (one unknown part when nothing matches)."""
+def _date_token(doc: Doc, a: int, date: str, limit: int = 160) -> int:
+    """The first token of the date line's year near ``a`` (for quoting it)."""
+    year = date[:4]
+    for i in range(a, min(len(doc), a + limit)):
+        if doc.toks[i] == year:
+            return max(a, i - 3)
+    return a
+
+
+def identify_doc(doc: Doc, kb: KnowledgeBase, *, embedded: bool = False) -> tuple[Identified, ...]:
+    """Every document in ``doc``, in order (one unknown part when nothing matches).
+
+    ``embedded``: ``doc`` is a longer document (a model card) that may hold a
+    license text: unidentified text before a license is not joined to it, and
+    text around a canonical license is not counted as added to it.
+    """
     if not doc.toks:
         return (Identified(0, 0, None, None, 0.0, (0, 0), note="no words in the text"),)
     m = _matcher(kb)
     occ = m.occurrences(doc)
     bounds = [*_part_starts(m, doc, occ), len(doc)]
-    parts = [_identify_part(m, doc, occ, a, b) for a, b in pairwise(bounds)]
+    parts = [_identify_part(m, doc, occ, a, b, embedded) for a, b in pairwise(bounds)]
     merged: list[Identified] = []
     for part in parts:
         prev = merged[-1] if merged else None
         if prev is not None and (
             part.entry is None or (prev.entry is not None and prev.entry.id == part.entry.id)
         ):
-            merged[-1] = _extend(prev, part.end)
-        elif prev is not None and prev.entry is None:
-            merged[-1] = Identified(
-                prev.start,
-                part.end,
-                part.entry,
-                part.version,
-                part.confidence,
-                part.evidence,
-                part.nearest,
-                part.note,
-            )
+            merged[-1] = replace(prev, end=part.end)
+        elif prev is not None and prev.entry is None and not embedded:
+            merged[-1] = replace(part, start=prev.start)
         else:
             merged.append(part)
     if len(merged) == 1 and merged[0].entry is None:
         return (_by_reference(doc, kb, merged[0]),)
-    return tuple(merged)
+    return tuple(_rediff(m, doc, occ, p, parts, embedded) for p in merged)
 
 
-def _extend(part: Identified, end: int) -> Identified:
-    return Identified(
-        part.start,
-        end,
-        part.entry,
-        part.version,
-        part.confidence,
-        part.evidence,
-        part.nearest,
-        part.note,
-    )
+def _rediff(
+    m: _Matcher,
+    doc: Doc,
+    occ: dict[str, tuple[int, ...]],
+    part: Identified,
+    parts: Sequence[Identified],
+    embedded: bool,
+) -> Identified:
+    """A part that grew by joining its neighbours is compared again, whole: a Commons
+    Clause above an Apache license is an addition to it, not a text of its own."""
+    if part.entry is None or part in parts:
+        return part
+    diff = compare(doc, part.start, part.end, part.entry, m.kb, trim=embedded)
+    if diff is None or not diff.changes:
+        diff = _addons_only(m, doc, occ, part.start, part.end, part.entry)
+    if diff is not None and diff.changes and diff.similarity and diff.similarity < MIN_BASE_SHARE:
+        diff = None
+    return replace(part, modification=diff if diff is not None and diff.changes else None)
 
 
 def _by_reference(doc: Doc, kb: KnowledgeBase, unknown: Identified) -> Identified:
