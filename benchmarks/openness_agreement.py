@@ -48,6 +48,7 @@ DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "op
 RANK = {"closed": 0, "unknown": 0, "partial": 1, "open": 2}
 CONFIG = {"architectures": ["StandInForCausalLM"], "model_type": "stand-in"}
 OUTSIDE = "outside the card"
+LAYOUT = "outside the card: the index graded the real weights, the layout has stand-in weights"
 
 
 def stand_in_weights() -> bytes:
@@ -211,8 +212,10 @@ def compare_osai(t: Tally, corpus: Path, card: str, pair: dict[str, Any], report
         more = RANK.get(ours, 0) > RANK[theirs]
         if more:
             label = "seewhy grades it more open than the index"
-            if ref in ("weights_endmodel", "weights_basemodel") and theirs == "closed":
-                label += " (the stand-in weights: the index says they are not shared)"
+            if ref in ("weights_endmodel", "weights_basemodel") and "model.safetensors" in str(
+                value.get("link")
+            ):
+                label = LAYOUT
         elif value.get("not_found"):
             label = OUTSIDE
         else:
@@ -294,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     more = [d for d in t.disagreements if d.direction == "more open"]
     by_kind = Counter(d.framework for d in more)
-    outside = sum(1 for d in t.disagreements if d.label == OUTSIDE)
+    from_card = [d for d in more if d.label != LAYOUT]
+    outside = sum(1 for d in t.disagreements if d.label.startswith(OUTSIDE))
     classified_ok = [c for c in t.classified if c[1] == c[2]]
     carrying = [c for c in t.classified if c[3]]
     carrying_ok = [c for c in carrying if c[1] == c[2]]
@@ -318,6 +322,15 @@ def main(argv: list[str] | None = None) -> int:
         f"seewhy more open than the expert:     {len(more)} "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(by_kind.items())) or 'none'}) (target 0)"
     )
+    kinds = Counter(d.framework for d in from_card)
+    print(
+        f"  ... not explained by the stand-in weights: {len(from_card)} "
+        f"({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items())) or 'none'})"
+    )
+    entry = sum(
+        1 for d in from_card if d.framework == "MOF component" and "expert entry" in d.label
+    )
+    print(f"  ... MOF components the expert entry omits or lists unlicensed: {entry}")
     print(f"disagreements labelled {OUTSIDE!r}: {outside} of {len(t.disagreements)}")
     if args.json:
         args.json.write_text(
@@ -329,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                     "osai_equal": t.osai_equal,
                     "osai_cells": t.osai_cells,
                     "more_open": len(more),
+                    "more_open_from_card": len(from_card),
                     "disagreements": [d.__dict__ for d in t.disagreements],
                 },
                 indent=1,

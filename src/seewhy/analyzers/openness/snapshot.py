@@ -168,9 +168,15 @@ def _papers(card: CardText, limit: int = MAX_PAPERS) -> tuple[PaperRef, ...]:
     def other_work(line: int) -> bool:
         """A BibTeX entry whose title names none of the release's names cites another work
         (the base model's paper, a dataset's): not the release's own."""
-        if not names or not card.in_code(line):
+        if not card.in_code(line):
+            here = _URL_TEXT.sub(" ", card.lines[line - 1])
+            return bool(d.other_paper_context.search(here) and not d.own_paper_words.search(here))
+        if not names:
             return False
-        entry = " ".join(card.lines[max(0, line - 12) : line + 12]).lower()
+        first = line
+        while first > max(1, line - 30) and not card.lines[first - 1].lstrip().startswith("@"):
+            first -= 1
+        entry = " ".join(card.lines[first - 1 : line + 12]).lower()
         title = _BIB_TITLE.search(entry)
         return title is not None and not any(n in title.group(1) for n in names)
 

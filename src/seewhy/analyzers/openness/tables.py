@@ -264,6 +264,8 @@ class DetectTables:
     peer_reviewed: tuple[re.Pattern[str], ...]
     preprint: tuple[re.Pattern[str], ...]
     document_urls: re.Pattern[str]
+    other_paper_context: re.Pattern[str]
+    own_paper_words: re.Pattern[str]
     bibtex_venue: re.Pattern[str]
     venue_citation: re.Pattern[str]
     benchmarks: re.Pattern[str]
@@ -316,6 +318,8 @@ def detect() -> DetectTables:
         peer_reviewed=_regexes(papers["peer_reviewed"]),
         preprint=_regexes(papers["preprint"]),
         document_urls=re.compile(papers["document_urls"], _FLAGS),
+        other_paper_context=re.compile(papers["other_paper_context"], _FLAGS),
+        own_paper_words=re.compile(papers["own_paper_words"], _FLAGS),
         bibtex_venue=re.compile(papers["bibtex_venue"], _FLAGS),
         venue_citation=re.compile(papers["venue_citation"]),
         benchmarks=re.compile(data["evaluation"]["benchmarks"], _FLAGS),
