@@ -443,6 +443,13 @@ def _datasheet(x: _Inputs) -> _Graded:
     return _closed("a datasheet or any description of the training data")
 
 
+def _inherited(lic: ReleaseLicense) -> str:
+    """'; declared apache-2.0, effectively bound by ... through base_model' when the
+    effective license (lineage) adds a base model's terms, else ''."""
+    reason = getattr(lic, "reason", "")
+    return f"; {reason}" if getattr(lic, "inherited", ()) and reason else ""
+
+
 def _licenses(x: _Inputs) -> _Graded:
     lic = x.lic
     evidence = tuple(lic.evidence()[:3])
@@ -458,12 +465,14 @@ def _licenses(x: _Inputs) -> _Graded:
     if lic.state == "restricted":
         return _Graded(
             "closed",
-            f"{lic.display}: {restriction_summary(lic.restrictions)}",
+            f"{lic.display}: {restriction_summary(lic.restrictions)}{_inherited(lic)}",
             lic.link,
             evidence,
         )
     if lic.state == "not-open":
-        return _Graded("closed", f"{lic.display} is not an open license", lic.link, evidence)
+        return _Graded(
+            "closed", f"{lic.display} is not an open license{_inherited(lic)}", lic.link, evidence
+        )
     kind = "OSI-approved" if lic.osi else "open, not OSI-approved"
     code = x.detected["Training code"]
     data = x.detected.data_information()
