@@ -476,14 +476,32 @@ def audit(
         str | None,
         typer.Option(metavar="URL", help="OIDC issuer of the expected Sigstore identity."),
     ] = None,
+    evidence: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="RUN",
+            help="Check the card's claimed results against this measured run: a stored run id "
+            "or a `seewhy eval --format json` file (repeatable).",
+        ),
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="The evaluation store --evidence run ids are read from."),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Audit model releases and print one report per source."""
+    analyzers = None
     try:
         folder = _output_folder(sources, fmt, output)
         trust = _trust(public_key, certificate_chain, identity, oidc_issuer)
         limits = _limits(file_timeout, file_memory)
-    except SeewhyError as exc:
+        if evidence:
+            from seewhy._eval_commands import audit_analyzers
+            from seewhy.audit import default_analyzers
+
+            analyzers = audit_analyzers(evidence, store, default_analyzers(trust))
+    except (SeewhyError, OSError) as exc:
         _fatal(exc)
     from seewhy.audit import audit as run_audit
     from seewhy.report.model import Severity
@@ -499,6 +517,7 @@ def audit(
                 source,
                 hash_files=hash_files,
                 progress=_BarProgress(sys.stderr.isatty(), _use_color(color, True)),
+                analyzers=analyzers,
                 signature_trust=trust,
                 raise_errors=_state["debug"],
                 **limits,
@@ -761,3 +780,10 @@ def schema(debug: DebugOption = False) -> None:
     from seewhy.report.json_format import report_schema
 
     sys.stdout.write(report_schema())
+
+
+# -------------------------------------------------------------- evaluation
+
+from seewhy._eval_commands import register as _register_eval  # noqa: E402
+
+_register_eval(app)
