@@ -622,6 +622,7 @@ Examples:
   seewhy license LICENSE
   seewhy license ./my-model --format md
   seewhy license model.gguf --format json
+  seewhy license LICENSE --explain
 
 \b
 Exit codes: 0 every statement identified; 3 a statement not identified, no
@@ -648,6 +649,14 @@ def license_(
             help="text, json (the audit report's license facts and findings) or md.",
         ),
     ] = LicenseFormat.TEXT,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="For one license text: the nearest known licenses, the sentences that "
+            "differ from the nearest canonical text, and why it was identified as it was.",
+        ),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Identify licenses; quote restrictive clauses.
@@ -656,10 +665,11 @@ def license_(
     metadata), or one license text, identified and with each restrictive
     clause quoted.
     """
-    from seewhy._license_view import license_view
+    from seewhy._license_view import ExplainView, LicenseView, explain_view, license_view
 
+    view: LicenseView | ExplainView
     try:
-        view = license_view(path)
+        view = explain_view(path) if explain else license_view(path)
         if fmt is LicenseFormat.JSON:
             text = view.json()
         elif fmt is LicenseFormat.MD:

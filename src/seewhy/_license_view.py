@@ -15,12 +15,15 @@ from pathlib import PurePosixPath
 
 from seewhy.analyzers.interface import AuditContext
 from seewhy.analyzers.license import LicenseAnalyzer, ReleaseLicenses, describe, identify_bytes
+from seewhy.analyzers.license.explain import Explanation, explain_text
 from seewhy.analyzers.license.identify import CACHE_KEY, MAX_LICENSE_BYTES, release_licenses
+from seewhy.analyzers.license.normalize import decode
+from seewhy.errors import UsageError
 from seewhy.release import open_release
 from seewhy.release.model import Release, ReleaseIssue
 from seewhy.report.model import SCHEMA_VERSION, Fact, Finding
 
-__all__ = ["LicenseView", "license_view"]
+__all__ = ["ExplainView", "LicenseView", "explain_view", "license_view"]
 
 # Model files whose metadata may carry a license (read as a release, not as text).
 _GGUF_MAGIC = b"GGUF"
@@ -146,3 +149,103 @@ def license_view(source: str) -> LicenseView:
         facts=tuple(result.facts),
         findings=tuple(result.findings),
     )
+
+
+# ------------------------------------------------------------------ explain
+
+
+@dataclass(frozen=True)
+class ExplainView:
+    """``seewhy license --explain FILE``: one text's decision and the reasons for it."""
+
+    source: str
+    explanation: Explanation
+
+    @property
+    def inconclusive(self) -> bool:
+        """The text is not identified."""
+        return any(m.license_id is None for m in self.explanation.matches)
+
+    def _decision(self) -> list[str]:
+        out = []
+        for m in self.explanation.matches:
+            where = m.location.path + (f":{m.location.line}" if m.location.line else "")
+            if m.license_id is None:
+                out.append(f"{where}  not identified ({m.kind})")
+                continue
+            osi = "unknown" if m.osi_approved is None else "yes" if m.osi_approved else "no"
+            out.append(
+                f"{where}  {m.name}  [{m.license_id}]  version {m.version or 'unknown'} · "
+                f"OSI-approved: {osi} · confidence {m.confidence:.2f}"
+            )
+        return out
+
+    def _changes(self) -> list[tuple[str, str, str]]:
+        rows = []
+        for c in self.explanation.changes:
+            where = f"line {c.location.line}" if c.location.line else "?"
+            tags = ", ".join(t.tag for t in c.tags)
+            rows.append((f"{'+' if c.op == 'added' else '-'} {where}", c.text, tags))
+        return rows
+
+    def text(self) -> str:
+        """Plain text."""
+        e = self.explanation
+        out = ["Decision:", *(f"  {line}" for line in self._decision()), "", "Nearest known texts:"]
+        out += [
+            f"  {n.similarity:6.1%}  {n.name} [{n.license_id}] ({n.basis})" for n in e.nearest
+        ] or ["  none"]
+        if e.compared_with:
+            out += ["", f"Differences from the canonical {e.compared_with} text:"]
+            rows = self._changes()
+            out += [
+                f"  {op}: “{text}”" + (f"  [{tags}]" if tags else "") for op, text, tags in rows
+            ] or ["  none that change its meaning"]
+        out += ["", "Why:", *(f"  - {r}" for r in e.reasons)]
+        return "\n".join(out) + "\n"
+
+    def markdown(self) -> str:
+        """Markdown."""
+        e = self.explanation
+        out = [f"## seewhy license --explain: {_md(self.source)}", "", "### Decision", ""]
+        out += [f"- {_md(line)}" for line in self._decision()]
+        out += [
+            "",
+            "### Nearest known texts",
+            "",
+            "| License | Similarity | Basis |",
+            "|---|---|---|",
+        ]
+        out += [
+            f"| {_md(n.name)} (`{n.license_id}`) | {n.similarity:.1%} | {n.basis} |"
+            for n in e.nearest
+        ]
+        if e.compared_with:
+            out += ["", f"### Differences from the canonical `{e.compared_with}` text", ""]
+            out += [
+                f"- **{_md(op)}** “{_md(text)}”" + (f" ({_md(tags)})" if tags else "")
+                for op, text, tags in self._changes()
+            ] or ["- none that change its meaning"]
+        out += ["", "### Why", ""] + [f"- {_md(r)}" for r in e.reasons]
+        return "\n".join(out) + "\n"
+
+    def json(self) -> str:
+        """JSON."""
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "source": self.source,
+            **self.explanation.to_dict(),
+        }
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def explain_view(source: str) -> ExplainView:
+    """Explain the identification of one license text file."""
+    release = open_release(source)
+    if release.source_kind != "file" or not release.files:
+        raise UsageError(f"--explain reads one license text file; {source} is not a file")
+    file = release.files[0]
+    data = release.read_head(file, MAX_LICENSE_BYTES)
+    decoded = decode(data)
+    name = PurePosixPath(file.path).name
+    return ExplainView(source, explain_text(decoded.text or "", name))

@@ -11,7 +11,9 @@ and ESC only where it opens an ANSI escape sequence (``ESC [``, as in
 captured terminal logs). NUL never. Protobuf, pickle and most binary
 formats open with such bytes, so a small ONNX model whose bytes happen to
 be valid UTF-8 is not text. UTF-16 text is not decoded: it is reported as
-unknown content, which no analyzer reads, rather than listed as checked.
+unknown content, which no analyzer reads, rather than listed as checked;
+except a license (by name or vocabulary) in UTF-16 with or without a
+byte-order mark (:func:`utf16_text`), which the license analyzer decodes.
 
 When the bytes match no signature and are not text, a name that claims a
 binary format decides: ``weights.onnx`` is tried as ONNX, so the format's
@@ -220,7 +222,39 @@ def _by_content(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
     text = _as_text(head)
     if text is not None:
         return _text_kind(name, text)
+    wide = utf16_text(head)  # a UTF-16 license (BOM or not) is read by the license analyzer
+    if wide is not None and (
+        _LICENSE_NAME.match(name.lower()) or len(_LICENSE_WORDS.findall(wide[0][:4000])) >= 3
+    ):
+        return FileKind.LICENSE, f"{wide[1]} license text"
     return _binary_kind(name, head, source)
+
+
+def utf16_text(head: bytes) -> tuple[str, str] | None:
+    """``(text, encoding)`` when ``head`` is UTF-16 text: a byte-order mark, or, without
+    one, the NUL of every other byte that ASCII-range UTF-16 has (little- or big-endian)
+    and nothing but printable characters once decoded; ``None`` otherwise."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data, encoding = head[2:], "utf-16-le" if head[0] == 0xFF else "utf-16-be"
+        label = "UTF-16"
+    else:
+        sample = head[: len(head) & ~1]
+        if len(sample) < 16:
+            return None
+        even, odd = sample[0::2], sample[1::2]
+        half = len(sample) // 2
+        if odd.count(0) >= 0.9 * half and even.count(0) <= 0.05 * half:
+            encoding = "utf-16-le"
+        elif even.count(0) >= 0.9 * half and odd.count(0) <= 0.05 * half:
+            encoding = "utf-16-be"
+        else:
+            return None
+        data, label = sample, f"UTF-16 {'LE' if encoding.endswith('le') else 'BE'} (no BOM)"
+    text = data[: len(data) & ~1].decode(encoding, errors="replace")
+    if not text or "\x00" in text:
+        return None
+    printable = sum(1 for c in text if c.isprintable() or c in "\t\n\r\f")
+    return (text, label) if printable >= 0.97 * len(text) else None
 
 
 def _binary_kind(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:

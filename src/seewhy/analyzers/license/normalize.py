@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from itertools import pairwise
 
+from seewhy.release.sniff import utf16_text
+
 __all__ = ["Decoded", "Doc", "Sentence", "decode", "make_doc", "phrase", "tokens"]
 
 _TOKEN = re.compile(
@@ -34,16 +36,23 @@ class Decoded:
 
 
 def decode(data: bytes) -> Decoded:
-    """Decode license bytes: UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252.
+    """Decode license bytes: UTF-8 (BOM or not), UTF-16 (BOM or not), else Windows-1252.
 
-    Bytes with NUL in their head and no UTF-16 BOM are binary: no text.
+    UTF-16 without a byte-order mark is told by the NUL of every other byte
+    (:func:`seewhy.release.sniff.utf16_text`); other bytes with NUL in their
+    head are binary: no text.
     """
-    if not data.strip():
+    if not data.strip(b" \t\r\n\x00"):
         return Decoded(None, "empty file")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return Decoded(data.decode("utf-16", errors="replace"), "decoded as UTF-16")
     if b"\x00" in data[:_BINARY_PROBE]:
-        return Decoded(None, "binary content, not a text")
+        wide = utf16_text(data[:_BINARY_PROBE])
+        if wide is None:
+            return Decoded(None, "binary content, not a text")
+        encoding = "utf-16-le" if "LE" in wide[1] else "utf-16-be"
+        text = data[: len(data) & ~1].decode(encoding, errors="replace")
+        return Decoded(text, f"decoded as {wide[1]}")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:

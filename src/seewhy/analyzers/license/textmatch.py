@@ -44,10 +44,12 @@ __all__ = [
     "Mention",
     "RawChange",
     "RawVersion",
+    "Scored",
     "compare",
     "find_mentions",
     "find_urls",
     "identify_doc",
+    "scored_entries",
     "similarities",
     "version_date",
 ]
@@ -331,8 +333,8 @@ def _similar(kb: KnowledgeBase, doc: Doc, a: int, b: int) -> dict[str, tuple[flo
 def similarities(doc: Doc, kb: KnowledgeBase, limit: int = 5) -> tuple[tuple[str, float], ...]:
     """The known texts most like ``doc`` (fingerprint resemblance, then canonical texts)."""
     sims = {lid: v[0] for lid, v in _similar(kb, doc, 0, len(doc)).items()}
-    for entry in kb.entries:
-        if entry.reference_text and entry.id not in sims:
+    for entry in kb.entries:  # a canonical text says more than a fingerprint
+        if entry.reference_text:
             diff = compare(doc, 0, len(doc), entry, kb)
             if diff is not None and diff.similarity >= 0.3:
                 sims[entry.id] = diff.similarity
@@ -941,3 +943,41 @@ def find_urls(doc: Doc, kb: KnowledgeBase, a: int = 0, b: int | None = None) -> 
         t1 = max(t0 + 1, bisect.bisect_left(doc.starts, hit.end()))
         found.append(Mention(known[0], t0, t1, "url", url))
     return found
+
+
+# ---------------------------------------------------------------- explain
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Why an entry scored what it did on a text (for ``seewhy license --explain``)."""
+
+    entry: Entry
+    score: float
+    title: bool  # its title stands near the top
+    phrases: tuple[str, ...]  # its distinctive phrases found
+    missing_required: bool  # a `require` phrase is absent: it cannot be the text
+    excluded_by: str | None  # a `negative` phrase that rules it out
+
+
+def scored_entries(doc: Doc, kb: KnowledgeBase, limit: int = 5) -> tuple[Scored, ...]:
+    """The entries whose titles or phrases the text holds, best first."""
+    if not doc.toks:
+        return ()
+    m = _matcher(kb)
+    occ = m.occurrences(doc)
+    a, b = 0, len(doc)
+    kept = {c.entry.id: c for c in _candidates(m, doc, occ, a, b)}
+    out: list[Scored] = []
+    for e in m.entries:
+        found = tuple(p.text for p in e.phrases if _first(occ.get(p.text), a, b) is not None)
+        title = any(_first(occ.get(t), a, min(b, a + TOP_TOKENS)) is not None for t in e.titles)
+        if not found and not title:
+            continue
+        negative = next((n for n in e.negative if _first(occ.get(n), a, b) is not None), None)
+        missing = bool(e.require) and all(_first(occ.get(r), a, b) is None for r in e.require)
+        held = kept.get(e.id)
+        score = held.score if held else sum(p.weight for p in e.phrases if p.text in found)
+        out.append(Scored(e, score, title, found, missing, negative))
+    out.sort(key=lambda s: (s.missing_required or s.excluded_by is not None, -s.score))
+    return tuple(out[:limit])
