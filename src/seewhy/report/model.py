@@ -102,8 +102,8 @@ class Verdict(_Frozen):
     """One of the report's answers (openness, load safety, performance), with its reason.
 
     ``value`` is one of the topic's fixed answers, for example
-    ``open-source-ai | open-weights | restricted-weights | closed | unknown`` for
-    openness and ``safe | unsafe | inconclusive`` for load safety; ``reason``
+    ``open-source-ai | open-weights | restricted-weights | unlicensed-weights | closed |
+    unknown`` for openness and ``safe | unsafe | inconclusive`` for load safety; ``reason``
     is the one line a person would quote.
     """
 

@@ -53,6 +53,7 @@ VERDICT_STYLE = {
     "open-source-ai": "bold green",
     "open-weights": "green",
     "restricted-weights": "yellow",
+    "unlicensed-weights": "yellow",
     "closed": "red",
     "safe": "bold green",
     "unsafe": "bold red",

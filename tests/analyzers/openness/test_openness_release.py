@@ -244,8 +244,8 @@ def test_claim_without_license_is_sw_open_003(tmp_path: Path) -> None:
     report = run(root, ReleaseLicenses(()))
     assert rule_ids(report).count("SW-OPEN-003") == 1
     verdict = report.verdict("openness")
-    assert verdict is not None and verdict.value == "unknown"
-    assert "no license found" in verdict.reason
+    assert verdict is not None and verdict.value == "unlicensed-weights"
+    assert "no rights granted" in verdict.reason
 
 
 def test_gguf_name_claim_under_llama_license(tmp_path: Path) -> None:

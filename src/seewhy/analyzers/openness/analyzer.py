@@ -5,7 +5,10 @@ license identification for the release's license statements, grades the
 release (:func:`~seewhy.analyzers.openness.assess.assess`) and reports every
 item as a fact with evidence. Fact keys:
 
-* ``openness.license``: the license graded, its state and restrictions
+* ``openness.license``: the effective license graded (declared plus the base models'
+  terms, :mod:`.lineage`), its state, restrictions and the reason in words
+* ``openness.lineage``: the base models named (front matter, else the card's prose) and the
+  license each is known to carry
 * ``openness.mof.components`` (name -> open/partial/closed/unknown) and
   ``openness.mof.<slug>`` per component ({status, mot, license, path, line, linked})
 * ``openness.mof.class``, ``openness.mof.progress``, ``openness.mof.framework``,
@@ -28,6 +31,7 @@ from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.assess import Assessment, assess
 from seewhy.analyzers.openness.claims import Claim
 from seewhy.analyzers.openness.licensing import restriction_summary, tag_evidence
+from seewhy.analyzers.openness.lineage import BaseTerms
 from seewhy.analyzers.openness.naming import NamingDuty, naming_duty
 from seewhy.analyzers.openness.snapshot import read_snapshot
 from seewhy.release.model import Release
@@ -37,6 +41,7 @@ LicenseProvider = Callable[[Release, AuditContext], ReleaseLicenses]
 """Where the release's license statements come from (license identification)."""
 
 MAX_CLAIMS_QUOTED = 3
+MAX_LINEAGE_EVIDENCE = 20
 
 
 class OpennessAnalyzer:
@@ -67,19 +72,60 @@ class OpennessAnalyzer:
 
 def _license_fact(b: ResultBuilder, a: Assessment) -> None:
     lic = a.license
+    declared = lic.declared
     b.fact(
         "openness.license",
-        "License the openness grades rest on",
+        "License the openness grades rest on (effective: declared plus base models)",
         {
-            "license": lic.display if lic.primary is not None else None,
+            "license": lic.display if lic.primary is not None or lic.inherited else None,
             "state": lic.state,
             "osi_approved": lic.osi,
             "mot_open": lic.mot_open,
             "restrictions": restriction_summary(lic.restrictions) or None,
             "others": ", ".join(lic.others) or None,
+            "declared": declared.display if declared.primary is not None else None,
+            "declared_state": declared.state,
+            "inherited": ", ".join(str(t.license_id) for t in lic.inherited) or None,
+            "unlicensed": lic.unlicensed,
+            "referenced": ", ".join(r.target for r in lic.referenced) or None,
+            "reason": lic.reason,
         },
         lic.evidence() or [Evidence(note="no license statement found")],
     )
+    _lineage_fact(b, a)
+
+
+def _base_value(t: BaseTerms) -> str:
+    """'LicenseRef-... (not open); finetune; base_model' for one parent."""
+    if t.license_id is None:
+        terms = "license not known offline"
+    else:
+        terms = f"{t.license_id} ({'open' if t.open else 'not open'})"
+    parts = [terms, t.parent.relation or "relation not stated", t.parent.source]
+    if t.parent.from_text:
+        parts.append("lower confidence")
+    return "; ".join(parts)
+
+
+def _lineage_fact(b: ResultBuilder, a: Assessment) -> None:
+    """The parents the release names, each with the license it is known to carry."""
+    lic = a.license
+    if not lic.bases:
+        return
+    b.fact(
+        "openness.lineage",
+        "Base models and their licenses",
+        {t.parent.name: _base_value(t) for t in lic.bases},
+        [t.evidence() for t in lic.bases[:MAX_LINEAGE_EVIDENCE]]
+        + [Evidence(note=n) for n in lic.lineage.notes],
+    )
+    prose = [t for t in lic.inherited if t.parent.from_text]
+    if prose and lic.declared.primary is not None:
+        b.finding(
+            "SW-OPEN-005",
+            f"{lic.reason}: the card's own words name the base, its front matter has no base_model",
+            lic.declared.evidence()[:1] + [t.evidence() for t in prose[:3]],
+        )
 
 
 def _mof_facts(b: ResultBuilder, a: Assessment) -> None:

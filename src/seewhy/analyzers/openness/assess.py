@@ -18,14 +18,28 @@ from seewhy.analyzers.license.model import ReleaseLicenses
 from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.claims import Claim, card_claims, text_claim
 from seewhy.analyzers.openness.components import Detected, detect_components
-from seewhy.analyzers.openness.licensing import ReleaseLicense, release_license, restriction_summary
+from seewhy.analyzers.openness.licensing import (
+    ReleaseLicense,
+    referenced_licenses,
+    restriction_summary,
+)
+from seewhy.analyzers.openness.lineage import EffectiveLicense, effective_license, read_lineage
 from seewhy.analyzers.openness.mot import MotComponent, MotResult, evaluate
 from seewhy.analyzers.openness.osai_index import Grade, OsaiItem, OsaiScore, grade_osai, score
 from seewhy.analyzers.openness.osaid import Osaid, check_osaid
 from seewhy.analyzers.openness.snapshot import Snapshot
 from seewhy.report.model import Evidence
 
-VerdictValue = Literal["open-source-ai", "open-weights", "restricted-weights", "closed", "unknown"]
+VerdictValue = Literal[
+    "open-source-ai",
+    "open-weights",
+    "restricted-weights",
+    "unlicensed-weights",
+    "closed",
+    "unknown",
+]
+"""unlicensed-weights: the weights are available but nothing in the snapshot grants any
+right to use them (not "unknown": no license means no rights)."""
 
 _SIZE = re.compile(r"(?<![a-z0-9])(\d+(?:\.\d+)?[bmk])(?![a-z0-9])", re.IGNORECASE)
 _HF_REPO = re.compile(r"huggingface\.co/([\w.-]+)/([\w.-]+)", re.IGNORECASE)
@@ -80,7 +94,7 @@ class Assessment:
     """Everything the openness analyzer concluded about one release."""
 
     snapshot: Snapshot
-    license: ReleaseLicense
+    license: EffectiveLicense  # the terms that bind: declared plus the base models'
     components: Mapping[str, ComponentGrade]
     mot: MotResult
     osaid: Osaid
@@ -193,8 +207,12 @@ def _unmet_text(osaid: Osaid) -> str:
     return "; ".join(parts)
 
 
+UNLICENSED = "unlicensed weights: available, no rights granted"
+ELSEWHERE = "a license published elsewhere (the publisher's site, the Hub page) would change this"
+
+
 def _verdict(
-    components: Mapping[str, ComponentGrade], lic: ReleaseLicense, osaid: Osaid
+    components: Mapping[str, ComponentGrade], lic: EffectiveLicense, osaid: Osaid
 ) -> OpennessVerdict:
     weights = components["Model parameters (Final)"].detected
     if not weights.present:
@@ -207,20 +225,33 @@ def _verdict(
     weights_ev = tuple(s.evidence() for s in weights.sightings[:1])
     lic_ev = tuple(lic.evidence())
     also = f"; the release also declares {', '.join(lic.others)}" if lic.others else ""
-    if lic.state == "none":
-        return OpennessVerdict(
-            "unknown",
-            "weights present, but no license found (no LICENSE file, no license in the card)",
-            weights_ev,
+    if lic.unlicensed:
+        reason = (
+            f"{UNLICENSED}: no LICENSE file, no license in the card, no GGUF license metadata; "
+            f"{ELSEWHERE}"
         )
-    if lic.state == "unidentified":
-        loc = lic.unidentified[0].location if lic.unidentified else None
-        at = "" if loc is None else f" at {loc.path}" + (f":{loc.line}" if loc.line else "")
-        return OpennessVerdict(
-            "unknown", f"weights present; the license{at} was not identified", weights_ev + lic_ev
+        if lic.inherited:
+            reason += f"; the base model's terms also bind: {lic.base_text}"
+        absent = Evidence(
+            note="looked for LICENSE*, COPYING, NOTICE, USE_POLICY*, the card's license fields "
+            "and text, and GGUF general.license*: none found"
         )
+        return OpennessVerdict("unlicensed-weights", reason, weights_ev + lic_ev + (absent,))
+    if lic.state == "none" or (lic.state == "unidentified" and not lic.inherited):
+        return OpennessVerdict("unknown", f"weights present; {lic.reason}", weights_ev + lic_ev)
+    if lic.inherited:
+        summary = restriction_summary(lic.restrictions)
+        reason = lic.reason + (f"; {summary}" if summary else "")
+        return OpennessVerdict("restricted-weights", reason, weights_ev + lic_ev)
     if lic.state == "restricted":
-        reason = f"weights under {lic.display}: {restriction_summary(lic.restrictions)}{also}"
+        p = lic.primary
+        pasted = (
+            f" (pasted into the card body at {p.location.path}:{p.location.line})"
+            if p is not None and p.source == "card-body-text"
+            else ""
+        )
+        summary = restriction_summary(lic.restrictions)
+        reason = f"weights under {lic.display}{pasted}: {summary}{also}"
         return OpennessVerdict("restricted-weights", reason, weights_ev + lic_ev)
     if lic.state == "not-open":
         reason = (
@@ -241,8 +272,16 @@ def _verdict(
 
 
 def assess(snap: Snapshot, found: ReleaseLicenses) -> Assessment:
-    """Grade a release from its snapshot and its license statements."""
-    lic = release_license(found)
+    """Grade a release from its snapshot and its license statements.
+
+    Every grade rests on the effective license (:func:`.lineage.effective_license`): the
+    release's own statements plus the terms its base models carry.
+    """
+    lic = effective_license(
+        found,
+        read_lineage(snap.card, found.base_models, release_names(snap)),
+        referenced=referenced_licenses(found, snap.card, snap.paths()),
+    )
     detected = detect_components(snap)
     release_licenses = {"distribution": lic.mot_name} if lic.mot_name else {}
     mot = evaluate({n: None for n, d in detected.items() if d.present}, release_licenses)

@@ -12,21 +12,27 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal
 
-from seewhy.analyzers.license.model import ClauseTag, LicenseMatch, ReleaseLicenses
+from seewhy.analyzers.license.model import ClauseTag, LicenseMatch, Location, ReleaseLicenses
 from seewhy.analyzers.openness import tables
+from seewhy.analyzers.openness.snapshot import CardText
 from seewhy.report.humanize import clip
 from seewhy.report.model import Evidence
 
 LicenseState = Literal["none", "unidentified", "restricted", "not-open", "open"]
-"""none: no license statement; unidentified: statements whose license is not
-known; restricted: clauses restrict use (OSD 5/6); not-open: identified but
-neither OSI-approved nor open by MOT's lists; open: open by MOT's lists."""
+"""none: no license statement (nothing grants a right); unidentified: statements
+whose license is not known (a name no entry knows, a text not recognised, a
+license only referenced); restricted: clauses restrict use (OSD 5/6); not-open:
+identified but neither OSI-approved nor open by MOT's lists; open: open by MOT's
+lists. The effective license (:mod:`.lineage`) uses the same states for the
+terms that bind, base models included."""
 
 # Most to least direct statement of the license.
 _SOURCE_RANK = {
     "text": 0,
+    "card-body-text": 0,  # a whole license text pasted into the card body
     "card-license": 1,
     "card-license-name": 2,
     "card-gated-prompt": 3,
@@ -47,6 +53,17 @@ class ReleaseLicense:
     restrictions: tuple[ClauseTag, ...] = ()
     others: tuple[str, ...] = ()  # other license ids the release declares
     unidentified: tuple[LicenseMatch, ...] = ()
+
+    @property
+    def unlicensed(self) -> bool:
+        """Nothing in the snapshot grants any right (no license statement at all)."""
+        return self.state == "none"
+
+    @property
+    def own(self) -> ReleaseLicense:
+        """The release's own statements, without its base models' terms (itself here; the
+        effective license of :mod:`.lineage` returns what the release declares)."""
+        return self
 
     @property
     def mot_name(self) -> str | None:
@@ -142,11 +159,17 @@ def _dedupe(tags: Iterable[ClauseTag]) -> tuple[ClauseTag, ...]:
 
 
 def release_license(found: ReleaseLicenses) -> ReleaseLicense:
-    """Grade the license statements of a release (see :data:`LicenseState`)."""
+    """Grade the license statements of a release (see :data:`LicenseState`).
+
+    A license pasted into the card body counts as much as a LICENSE file; a
+    sentence of the body that only names a license counts when nothing more
+    direct is stated. A statement whose license is not known (confidence 0)
+    still makes the state "unidentified", never "none": something is stated.
+    """
     floor = tables.restrictions().min_confidence
-    usable = [m for m in found.licenses if m.confidence >= floor]
+    usable = [m for m in found.licenses if m.confidence >= floor or not m.license_id]
     direct = [m for m in usable if m.source != "card-body"] or usable
-    identified = [m for m in direct if m.license_id]
+    identified = [m for m in direct if m.license_id and m.confidence >= floor]
     unidentified = tuple(m for m in direct if not m.license_id)
     policies = [m for m in found.policies if m.confidence >= floor]
     if not identified:
@@ -239,3 +262,107 @@ def restriction_summary(tags: Iterable[ClauseTag], limit: int = 3) -> str:
     if osd:
         text += f" (OSD {', '.join(sorted(osd, key=int))})"
     return text
+
+
+# ------------------------------------------------------------------ referenced, not included
+
+MAX_REFERENCES = 20
+# [the license](LICENSE), [LICENSE.md](./LICENSE.md), <a href="LICENSE">: a link to a license file
+_REF_LINK = re.compile(
+    r"\[([^\[\]\n]{0,300})\]\(\s*<?([^)\s>]{1,500})|\bhref\s*=\s*[\"']([^\"'\s>]{1,500})[\"']",
+    re.IGNORECASE,
+)
+_LICENSE_FILE = re.compile(
+    r"^(?:[\w.-]*[_-])?(?:licen[cs]e|copying|use[_-]?policy|terms(?:[_-]of[_-]use)?|"
+    r"agreement)(?:[_-][\w-]*)?(?:\.(?:md|txt|rst|pdf|html?))?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Referenced:
+    """A license the release points at but does not include."""
+
+    target: str  # the link as written ("LICENSE", "./LICENSE.md", a URL)
+    location: Location
+    excerpt: str | None = None
+
+    def describe(self) -> str:
+        """'the card links LICENSE (README.md:12), which is not in the snapshot'."""
+        loc = self.location
+        at = loc.path + (f":{loc.line}" if loc.line else "")
+        if loc.pointer:  # a front-matter field: `license: other`, `license_link: LICENSE`
+            return (
+                f"the card's {loc.pointer} ({at}) says {self.target!r}, and the license it "
+                "refers to is not in the snapshot"
+            )
+        return f"the card links {self.target} ({at}), which is not in the snapshot"
+
+    def evidence(self) -> Evidence:
+        """Where the card points at the license."""
+        loc = self.location
+        return Evidence(
+            path=loc.path,
+            line=loc.line,
+            pointer=loc.pointer,
+            excerpt=_clip(self.excerpt or self.target),
+            note="license referenced, not included in this snapshot",
+        )
+
+
+def _license_target(target: str) -> str | None:
+    """The file a link names when it is a license file (relative or a URL), else None."""
+    target = target.split("#", 1)[0].split("?", 1)[0].strip()
+    if not target or target.startswith("mailto:"):
+        return None
+    name = PurePosixPath(target.rstrip("/")).name
+    return name if _LICENSE_FILE.match(name) else None
+
+
+def referenced_licenses(
+    found: ReleaseLicenses, card: CardText | None, paths: Iterable[str]
+) -> tuple[Referenced, ...]:
+    """Licenses the release points at that are not in the snapshot.
+
+    From license identification (``references``, and statements that only
+    point at a license), else from the card body: a link whose target is a
+    license file (``LICENSE``, ``./LICENSE.md``, a URL ending in ``LICENSE``)
+    that the release does not contain. Links inside code are ignored.
+    """
+    out: dict[tuple[str, str, int | None], Referenced] = {}
+
+    def add(ref: Referenced) -> None:
+        key = (ref.target, ref.location.path, ref.location.line)
+        if key not in out and len(out) < MAX_REFERENCES:
+            out[key] = ref
+
+    for r in found.references:
+        add(Referenced(r.target, r.location, r.excerpt))
+    for m in found.licenses:
+        if m.license_id is None and not m.states_license:
+            add(Referenced(m.excerpt or m.location.path, m.location, m.excerpt))
+        elif (
+            m.license_id is None
+            and m.source == "card-license-link"
+            and "not in the release" in (m.note or "")
+        ):
+            add(Referenced(m.excerpt or "license_link", m.location, m.excerpt))
+    if out or card is None:
+        return tuple(out.values())
+    present = {p.lower() for p in paths}
+    for count, link in enumerate(_REF_LINK.finditer(card.text, card.body_offset)):
+        if count >= 10 * MAX_REFERENCES:
+            break
+        target = link.group(2) or link.group(3) or ""
+        name = _license_target(target)
+        if name is None:
+            continue
+        line = card.line_at(link.start())
+        if card.in_code(line):
+            continue
+        relative = "://" not in target and not target.startswith("www.")
+        rel = target.split("#", 1)[0].removeprefix("./").lstrip("/")
+        if relative and rel.lower() in present:
+            continue
+        add(Referenced(target, Location(card.path, line), card.lines[line - 1].strip()))
+    return tuple(out.values())
