@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,60 @@ def test_audit_evidence_from_an_export_gives_a_verdict_for_every_claim(tmp_path:
     out = seewhy("audit", str(release), "--evidence", "no-such-run", store=tmp_path / "s.sqlite")
     assert out.returncode == 2
     assert "no file and no stored run 'no-such-run'" in one_line_error(out)
+
+
+LOGS = Path(__file__).parent / "data"
+
+
+def test_eval_ingest_real_lmeval_and_inspect_logs(tmp_path: Path) -> None:
+    """E4's fixtures: an lm-eval --log_samples folder, an inspect .eval zip and .json log."""
+    lmeval = LOGS / "lmeval"
+    [eval_log] = sorted((LOGS / "inspect").glob("*mini-mc*.eval"))
+    [json_log] = sorted((LOGS / "inspect").glob("*mini-arith*.json"))
+    # What the logs hold, read from them here: lm-eval logs a doc once per filter.
+    expected: dict[str, int] = {}
+    for samples in lmeval.rglob("samples_*.jsonl"):
+        task = samples.name.removeprefix("samples_").rsplit("_", 1)[0]
+        lines = samples.read_text("utf-8").splitlines()
+        expected[task] = len({json.loads(line)["doc_id"] for line in lines})
+    with zipfile.ZipFile(eval_log) as z:
+        expected["mini_mc"] = sum(1 for n in z.namelist() if n.startswith("samples/"))
+    expected["mini_arith"] = len(json.loads(json_log.read_text("utf-8"))["samples"])
+
+    store = tmp_path / "store.sqlite"
+    out = seewhy(
+        "eval", "ingest", str(lmeval), str(eval_log), str(json_log), "-f", "json", store=store
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    got = {r["run"]["task"]: len(r["items"]) for r in doc["runs"]}
+    assert got == expected
+    sources = {r["run"]["task"]: r["run"]["source"] for r in doc["runs"]}
+    assert sources["mini_mc"] == sources["mini_arith"] == "inspect"
+    assert {sources[t] for t in expected if t.endswith("_mini")} == {"lm-eval"}
+    for entry in doc["runs"]:
+        analysis, items = entry["analysis"], entry["items"]
+        metric = analysis["metric"]
+        wrong = [
+            i["item_id"] for i in items if i["error"] is None and i["scores"].get(metric, 1) < 0.5
+        ]
+        assert sorted(analysis["failing"]) == sorted(wrong)
+    # Ingested runs are stored like measured ones: listed, shown, comparable.
+    listed = seewhy("eval", "list", store=store)
+    assert listed.returncode == 0 and f"{len(expected)} run(s)" in listed.stdout
+    gsm = next(r for r in doc["runs"] if r["run"]["task"] == "gsm8k_mini")
+    shown = seewhy("eval", "show", gsm["run"]["run_id"], "--failing", store=store)
+    assert shown.returncode == 0 and "response: " in shown.stdout
+    text = seewhy("eval", "ingest", str(json_log), store=store)
+    assert text.returncode == 0 and "mini_arith" in text.stdout and "Where it fails" in text.stdout
+
+
+def test_eval_ingest_of_something_else_is_one_line_exit_2(tmp_path: Path) -> None:
+    other = tmp_path / "notes.txt"
+    other.write_text("hello", encoding="utf-8")
+    out = seewhy("eval", "ingest", str(other), store=tmp_path / "s.sqlite")
+    assert out.returncode == 2
+    assert "notes.txt" in one_line_error(out)
 
 
 def test_text_and_markdown_show_a_few_items_and_say_how_to_get_all() -> None:
