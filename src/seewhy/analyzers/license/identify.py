@@ -34,7 +34,7 @@ from seewhy.analyzers.license.model import (
     TextChange,
     VersionEvidence,
 )
-from seewhy.analyzers.license.normalize import Doc, decode, make_doc
+from seewhy.analyzers.license.normalize import Doc, decode, make_doc, phrase
 from seewhy.analyzers.license.tags import tag_text
 from seewhy.analyzers.license.textmatch import (
     Diff,
@@ -776,7 +776,7 @@ def _references(release: Release, card: ModelCard, kb: KnowledgeBase) -> list[Li
         head = _HEADING.match(line)
         if head is not None:
             level = len(head.group(1))
-            if make_doc(head.group(2)).toks and " ".join(make_doc(head.group(2)).toks) in headings:
+            if phrase(head.group(2)) in headings:
                 in_section = level
             elif in_section and level <= in_section:
                 in_section = 0
