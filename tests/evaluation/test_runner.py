@@ -64,6 +64,24 @@ class FailingBackend(CountingBackend):
         return super().loglikelihood(requests)
 
 
+class RecordingProgress:
+    """A progress sink that keeps what the runner reported."""
+
+    def __init__(self) -> None:
+        self.started: tuple[str, int, int] | None = None
+        self.advanced: list[int] = []
+        self.stopped = False
+
+    def start(self, task: str, total: int, done: int) -> None:
+        self.started = (task, total, done)
+
+    def advance(self, n: int) -> None:
+        self.advanced.append(n)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
 def _arc_task(tmp_path: Path, n: int = 6) -> Task:
     """An lm-eval-style ARC-Easy task over the first ``n`` test items of the corpus copy."""
     manifest = json.loads((ARC / "manifest.json").read_text())
@@ -112,7 +130,10 @@ def test_interrupted_run_resumes_from_the_store(
         assert counting.requests == choices_first
 
         counting.requests = 0
-        second = run_task(task, counting, store, limit=5, progress=False)
+        progress = RecordingProgress()
+        second = run_task(task, counting, store, limit=5, progress=progress)
+        assert progress.started == ("arc_mini", 5, 3)  # 3 of 5 done before any model call
+        assert sum(progress.advanced) == 2 and progress.stopped
         items = store.items(second.run_id)
         assert second.n_items == 5
         assert [i.item_id for i in items[:3]] == [i.item_id for i in first_items]

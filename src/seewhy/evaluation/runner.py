@@ -16,7 +16,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 from seewhy.evaluation.model import (
     Backend,
@@ -139,7 +142,7 @@ class RichProgress:
             console=Console(stderr=True),
             transient=False,
         )
-        self._id: object = None
+        self._id: TaskID | None = None
 
     def start(self, task: str, total: int, done: int) -> None:
         self._bar.start()
@@ -147,7 +150,7 @@ class RichProgress:
 
     def advance(self, n: int) -> None:
         if self._id is not None:
-            self._bar.advance(self._id, n)  # type: ignore[arg-type]
+            self._bar.advance(self._id, n)
 
     def stop(self) -> None:
         self._bar.stop()
