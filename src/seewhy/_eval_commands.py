@@ -25,6 +25,7 @@ from seewhy._commands import (
     _Command,
     _fatal,
     _Group,
+    _help,
     _write,
 )
 from seewhy.errors import SeewhyError, UsageError
@@ -115,6 +116,26 @@ eval_app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+# The group's own -h/--help (typer's built-in one converts its None default
+# through pydantic, as the root's comment in seewhy._commands explains).
+@eval_app.callback(add_help_option=False)
+def _eval_group(
+    show_help: Annotated[
+        bool,
+        typer.Option(
+            "-h",
+            "--help",
+            callback=_help,
+            is_eager=True,
+            expose_value=False,
+            help="Show this message and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Measure a model on benchmark tasks, with every item's evidence."""
+
 
 # ------------------------------------------------------------------ options
 

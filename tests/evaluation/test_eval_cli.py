@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -68,6 +69,54 @@ def one_line_error(out: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, out.stderr
     assert "Traceback" not in out.stderr
     return lines[0]
+
+
+HELP_PROBE = """
+import sys
+from seewhy.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = [m for m in ("pydantic", "torch", "transformers", "httpx", "seewhy.evaluation")
+         if m in sys.modules]
+print("LOADED", ",".join(heavy), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval"],
+        ["eval", "run"],
+        ["eval", "ingest"],
+        ["eval", "show"],
+        ["eval", "list"],
+        ["compare"],
+    ],
+)
+def test_help_is_plain_and_imports_no_evaluation_engine(args: list[str]) -> None:
+    long, short = seewhy(*args, "--help"), seewhy(*args, "-h")
+    assert long.returncode == 0, long.stderr
+    assert short.stdout == long.stdout
+    assert "Usage: seewhy" in long.stdout
+    assert not re.search(r"<(bool|str|int|float|path)>|list\[", long.stdout), long.stdout
+    if args[-1] in ("eval", "run", "compare"):
+        assert "Examples:" in long.stdout and "Exit codes:" in long.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE, *args, "--help"], capture_output=True, text=True
+    )
+    line = next(x for x in probe.stderr.splitlines() if x.startswith("LOADED"))
+    assert line == "LOADED ", line
+
+
+def test_eval_model_is_eval_run() -> None:
+    """`seewhy eval MODEL …` runs the `run` command (options may come first)."""
+    a = seewhy("eval", "model.gguf", "--limit", "0", "--tasks", "arc_easy")
+    b = seewhy("eval", "--limit", "0", "model.gguf", "--tasks", "arc_easy")
+    c = seewhy("eval", "run", "model.gguf", "--limit", "0", "--tasks", "arc_easy")
+    assert a.returncode == b.returncode == c.returncode == 2
+    assert one_line_error(a) == one_line_error(b) == one_line_error(c)
 
 
 # ------------------------------------------------------------- runs built here
