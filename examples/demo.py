@@ -6,6 +6,13 @@
 - the tiny llama example release written by ``make_example_release.py``.
 
 Reports go to ``--reports`` as JSON and Markdown; a summary table closes.
+
+Then, with the ``eval`` extra installed, the two real models are evaluated on
+a few benchmark subsets (``--eval-tasks``, ``--eval-limit`` items each) and
+compared item by item: paired differences with intervals, McNemar p-values,
+the items each model alone gets right and the slices where each fails
+(``compare.md`` / ``compare.json`` in the reports; the runs are cached in
+``--cache``, so a second ``make demo`` is quick).
 """
 
 from __future__ import annotations
@@ -109,6 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="seewhy demo")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "demo")
+    parser.add_argument("--eval-tasks", default="arc_easy,hellaswag,truthfulqa_mc1")
+    parser.add_argument("--eval-limit", type=int, default=20)
     args = parser.parse_args()
     console = Console()
     if not console.is_terminal:
@@ -134,6 +143,53 @@ def main() -> None:
     console.print(
         f"Reports written to {args.reports}/; the audits read {human_bytes(read)} "
         f"of {human_bytes(total)} in the three releases."
+    )
+    compare_models(console, [targets[0][1], targets[1][1]], args)  # the GGUF, the Gemma folder
+
+
+def compare_models(console: Console, models: list[Path], args: argparse.Namespace) -> None:
+    """Evaluate both models on the same items and show where each fails."""
+    if (
+        importlib.util.find_spec("torch") is None
+        or importlib.util.find_spec("transformers") is None
+    ):
+        console.print(
+            "Skipping the evaluation: it needs the eval extra (pip install 'seewhy[eval]')."
+        )
+        return
+    from seewhy.evaluation.analysis import analyze_run
+    from seewhy.evaluation.backends.transformers_backend import load
+    from seewhy.evaluation.compare import compare_runs
+    from seewhy.evaluation.model import ItemRecord, RunRecord
+    from seewhy.evaluation.render import RunView, compare_json, compare_markdown, compare_text
+    from seewhy.evaluation.runner import run_task
+    from seewhy.evaluation.store import Store
+    from seewhy.evaluation.tasks import load_task
+
+    tasks = [load_task(name) for name in args.eval_tasks.split(",") if name]
+    console.rule(f"Evaluation: {len(tasks)} task(s), {args.eval_limit} items each, on CPU")
+    runs: dict[str, list[tuple[RunRecord, list[ItemRecord]]]] = {task.name: [] for task in tasks}
+    with Store(args.cache / "eval-store.sqlite") as store:
+        for path in models:
+            backend = load(path, device="cpu", digest_cache=store)
+            for task in tasks:
+                run = run_task(task, backend, store, limit=args.eval_limit, progress=True)
+                runs[task.name].append((run, store.items(run.run_id)))
+            del backend
+    comparisons = [compare_runs(pair) for pair in runs.values()]
+    views = [
+        RunView(run, items, analyze_run(run, items))
+        for pair in runs.values()
+        for run, items in pair
+    ]
+    (args.reports / "compare.md").write_text(compare_markdown(comparisons), encoding="utf-8")
+    # Every run with every item: also evidence for `seewhy audit --evidence reports/compare.json`.
+    (args.reports / "compare.json").write_text(compare_json(comparisons, views), encoding="utf-8")
+    console.out(compare_text(comparisons), end="")
+    store_path = args.cache / "eval-store.sqlite"
+    console.print(
+        f"Comparison written to {args.reports}/compare.md and compare.json. The runs are in "
+        f"{store_path}: add --store {store_path} to the seewhy eval show commands above."
     )
 
 

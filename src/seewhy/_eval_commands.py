@@ -572,7 +572,7 @@ def eval_show(
             chosen = [i for i in items if i.item_id in wanted]
             missing = wanted - {i.item_id for i in chosen}
             if missing:
-                raise UsageError(f"run {run.run_id[:16]} has no item {sorted(missing)[0]!r}")
+                raise UsageError(f"run {run.run_id} has no item {sorted(missing)[0]!r}")
         if failing:
             chosen = [
                 i
@@ -613,7 +613,7 @@ def eval_list(
             metric = next((m for m in run.metrics if m.metric == run.primary_metric), None)
             score = f"{run.primary_metric} {pct(metric.value)}" if metric else "no score"
             lines.append(
-                f"{run.run_id[:16]}  {run.task:<18} {score:<16} n={run.n_items:<6} "
+                f"{run.run_id}  {run.task:<18} {score:<16} n={run.n_items:<6} "
                 f"{run.settings.num_fewshot}-shot  {run.model.id}  ({run.source}, {run.created_at})"
             )
         _write("\n".join(lines) + "\n", None)
@@ -669,7 +669,7 @@ def resolve_sources(
                     f"{source!r} is not a model file or folder, a log, an export or a stored run "
                     f"({exc})"
                 ) from exc
-            out.append((run, db.items(run.run_id), f"run {run.run_id[:16]}"))
+            out.append((run, db.items(run.run_id), f"run {run.run_id}"))
     if task_names:
         wanted = set(task_names) | {Path(t).stem for t in task_names}
         out = [r for r in out if r[0].task in wanted]

@@ -305,7 +305,7 @@ def test_text_and_markdown_show_a_few_items_and_say_how_to_get_all() -> None:
     view = RunView(run, items, analyze_run(run, items))
     text = eval_text([view])
     assert "failing items: 29 of 30" in text and "(17 more)" in text
-    assert f"seewhy eval show {run.run_id[:16]} --failing" in text
+    assert f"seewhy eval show {run.run_id} --failing" in text
     assert text.count("chose ") == 5  # five most confident wrong answers, not 29
     md = eval_markdown([view])
     assert "| **acc** | 3.3% |" in md and "`seewhy eval show" in md
@@ -352,7 +352,7 @@ def test_eval_show_and_list_read_the_stored_run(smol_run: dict[str, Any]) -> Non
     [entry] = smol_run["doc"]["runs"]
     run_id = entry["run"]["run_id"]
     listed = seewhy("eval", "list", store=smol_run["store"])
-    assert listed.returncode == 0 and run_id[:16] in listed.stdout
+    assert listed.returncode == 0 and run_id in listed.stdout
     failing = [i for i in entry["items"] if i["scores"]["acc"] == 0]
     shown = seewhy("eval", "show", run_id, "--failing", store=smol_run["store"])
     assert shown.returncode == 0, shown.stderr

@@ -109,7 +109,7 @@ def run_text(view: RunView, *, show_items: int = SHOWN_ITEMS) -> list[str]:
     run, a = view.run, view.analysis
     origin = f", {view.origin}" if view.origin else ""
     lines = [
-        f"{run.task}  (run {run.run_id[:16]}, {_settings(run)}, {run.n_items} items{origin})",
+        f"{run.task}  (run {run.run_id}, {_settings(run)}, {run.n_items} items{origin})",
         f"  model: {_model_line(run)}",
     ]
     if run.source != "seewhy":
@@ -123,7 +123,7 @@ def run_text(view: RunView, *, show_items: int = SHOWN_ITEMS) -> list[str]:
     if run.n_errors:
         lines.append(
             f"  {run.n_errors} item(s) could not be scored (errored): {_ids(a.errored)} — "
-            f"seewhy eval show {run.run_id[:16]} --errored"
+            f"seewhy eval show {run.run_id} --errored"
         )
     if view.claims:
         lines.append("  Claims of the card beside the measurement:")
@@ -172,7 +172,7 @@ def analysis_text(
     if a.failing:
         lines.append(
             f"    failing items: {len(a.failing)} of {a.n_scored} ({_ids(a.failing)}); every one: "
-            f"seewhy eval show {run.run_id[:16]} --failing"
+            f"seewhy eval show {run.run_id} --failing"
         )
     return lines
 
@@ -201,22 +201,22 @@ def pair_text(p: PairedComparison, *, show_items: int = SHOWN_ITEMS) -> list[str
         else "no evidence of a difference at these sizes (p ≥ 0.05)"
     )
     lines = [
-        f"  {p.model_a} − {p.model_b}: {pts(p.difference)} points on {p.n_paired} paired items "
+        f"    {p.model_a} − {p.model_b}: {pts(p.difference)} points on {p.n_paired} paired items "
         f"({pct(p.mean_a)} vs {pct(p.mean_b)})",
-        f"    paired SE {pts(p.stderr).lstrip('+')} (unpaired would be "
+        f"      paired SE {pts(p.stderr).lstrip('+')} (unpaired would be "
         f"{pts(p.unpaired_stderr).lstrip('+')}); 95% CI [{pts(p.ci_low)}, {pts(p.ci_high)}]; "
         f"paired bootstrap [{pts(p.bootstrap_low)}, {pts(p.bootstrap_high)}]",
-        f"    McNemar exact p = {_p(p.mcnemar_p)}{holm} ({p.a_only} items only {p.model_a} gets "
+        f"      McNemar exact p = {_p(p.mcnemar_p)}{holm} ({p.a_only} items only {p.model_a} gets "
         f"right, {p.b_only} only {p.model_b}) — {verdict}",
     ]
     d = p.disagreements
     for name, refs in ((p.model_a, d.only_a), (p.model_b, d.only_b)):
         if not refs:
             continue
-        lines.append(f"    right only for {name} ({len(refs)}):")
-        lines += [f"      {_item_text(r)}" for r in refs[:show_items]]
+        lines.append(f"      right only for {name} ({len(refs)}):")
+        lines += [f"        {_item_text(r)}" for r in refs[:show_items]]
         if len(refs) > show_items:
-            lines.append(f"      … {len(refs) - show_items} more (--format json lists all)")
+            lines.append(f"        … {len(refs) - show_items} more (--format json lists all)")
     return lines
 
 
@@ -231,7 +231,7 @@ def compare_text(comparisons: Sequence[TaskComparison], *, notes: Sequence[str] 
         for a in c.runs:
             lines.append(
                 f"  {a.model:<{width}}  {pct(a.mean):>7}  [{pct(a.ci_low)}, {pct(a.ci_high)}]  "
-                f"n={a.n_scored}  (run {a.run_id[:16]})"
+                f"n={a.n_scored}  (run {a.run_id})"
             )
         lines.append("  Paired differences (A − B, percentage points):")
         for p in c.pairs:
@@ -249,8 +249,7 @@ def compare_text(comparisons: Sequence[TaskComparison], *, notes: Sequence[str] 
                 )
             if a.failing:
                 lines.append(
-                    f"      failing items: {len(a.failing)} — seewhy eval show {a.run_id[:16]} "
-                    "--failing"
+                    f"      failing items: {len(a.failing)} — seewhy eval show {a.run_id} --failing"
                 )
     return "\n".join(lines) + "\n"
 
@@ -269,7 +268,7 @@ def run_markdown(view: RunView, *, show_items: int = SHOWN_ITEMS) -> list[str]:
         f"## {_md(run.task)}",
         "",
         f"Model: `{_md(_model_line(run))}` · {_settings(run)} · {run.n_items} items · "
-        f"run `{run.run_id[:16]}`",
+        f"run `{run.run_id}`",
         "",
         "| metric | value | 95% interval | stderr | n |",
         "|---|---:|---|---:|---:|",
@@ -310,7 +309,7 @@ def run_markdown(view: RunView, *, show_items: int = SHOWN_ITEMS) -> list[str]:
         if a.failing:
             lines.append(
                 f"- failing items: {len(a.failing)} of {a.n_scored} ({_md(_ids(a.failing))}); "
-                f"every one: `seewhy eval show {run.run_id[:16]} --failing`"
+                f"every one: `seewhy eval show {run.run_id} --failing`"
             )
     return lines
 
@@ -416,7 +415,7 @@ def compare_json(
 
 def item_text(item: ItemRecord) -> str:
     """Everything about one item, for ``seewhy eval show``."""
-    lines = [f"item {item.item_id} of {item.task} (run {item.run_id[:16]})"]
+    lines = [f"item {item.item_id} of {item.task} (run {item.run_id})"]
     if item.slices:
         lines.append("  slices: " + ", ".join(f"{k}={v}" for k, v in item.slices.items()))
     lines.append("  scores: " + (", ".join(f"{k}={v:g}" for k, v in item.scores.items()) or "none"))
