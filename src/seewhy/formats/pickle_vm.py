@@ -73,6 +73,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from seewhy.formats.interface import BytesSource, Problem, Source
+from seewhy.formats.pickle_limits import ScanLimits
 
 __all__ = [
     "DECODERS",
@@ -182,26 +183,6 @@ except ImportError:  # pragma: no cover - part of CPython
 
 _INT_DIGITS: Final = 4300  # sys.get_int_max_str_digits() default: CPython refuses longer
 _MAX_UNICODE: Final = sys.maxunicode
-
-
-@dataclass(frozen=True)
-class ScanLimits:
-    """Bounds of one scan. Reaching one stops the scan (``complete=False``)."""
-
-    max_ops: int = 20_000_000
-    max_stack: int = 1_000_000
-    max_memo: int = 4_000_000
-    max_expansion: int = 10_000_000
-    """A value whose expanded size passes this (and 16x the work done) is expansion abuse."""
-    max_memo_index: int = 1 << 26
-    max_line: int = 1 << 20
-    max_inline_bytes: int = 1 << 20
-    """String and bytes constants longer than this are stepped over, not read."""
-    max_pickles: int = 64
-    max_records: int = 200_000
-    max_nested_depth: int = 4
-    max_nested_bytes: int = 64 << 20
-    max_nested: int = 64
 
 
 # ---------------------------------------------------------------- results

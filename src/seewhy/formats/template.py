@@ -24,14 +24,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-
-from jinja2 import nodes
-from jinja2.exceptions import TemplateSyntaxError
-from jinja2.ext import Extension, do, loopcontrols
-from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING
 
 from seewhy.errors import FormatError
+
+if TYPE_CHECKING:  # Jinja is imported on the first template parsed, not with this module
+    from jinja2 import nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = [
     "MAX_BLOCK_DEPTH",
@@ -71,20 +70,27 @@ class TemplateParseError(FormatError):
         self.line = line
 
 
-class _GenerationTag(Extension):
-    """Parses ``{% generation %}...{% endgeneration %}`` (a transformers tag) as a scope."""
-
-    tags = {"generation"}  # noqa: RUF012 - Jinja reads this class attribute
-
-    def parse(self, parser: Parser) -> nodes.Node:
-        lineno = next(parser.stream).lineno
-        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-        return nodes.Scope(body, lineno=lineno)
-
-
 @cache
 def _environment() -> ImmutableSandboxedEnvironment:
-    """The one environment used for parsing (never for rendering)."""
+    """The one environment used for parsing (never for rendering).
+
+    Jinja is imported here, by the first template parsed.
+    """
+    from jinja2 import nodes
+    from jinja2.ext import Extension, do, loopcontrols
+    from jinja2.parser import Parser
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class _GenerationTag(Extension):
+        """Parses ``{% generation %}...{% endgeneration %}`` (a transformers tag) as a scope."""
+
+        tags = {"generation"}  # noqa: RUF012 - Jinja reads this class attribute
+
+        def parse(self, parser: Parser) -> nodes.Node:
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return nodes.Scope(body, lineno=lineno)
+
     return ImmutableSandboxedEnvironment(
         trim_blocks=True,
         lstrip_blocks=True,
@@ -168,6 +174,9 @@ def parse_template(source: str | bytes, *, max_chars: int = MAX_TEMPLATE_CHARS) 
             f"{len(source):,} characters, above the {max_chars:,}-character cap",
         )
     _check_nesting(source)
+    from jinja2.exceptions import TemplateSyntaxError
+    from jinja2.parser import Parser
+
     try:
         tree = Parser(_environment(), source).parse()
     except TemplateSyntaxError as exc:

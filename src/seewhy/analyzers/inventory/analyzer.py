@@ -12,6 +12,7 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from seewhy.analyzers.interface import (
     MAX_CARD_BYTES,
@@ -23,19 +24,19 @@ from seewhy.analyzers.interface import (
 from seewhy.analyzers.inventory.sizes import card_title, claim_agrees, parse_size_claim
 from seewhy.budget import BudgetExceeded
 from seewhy.errors import FormatError, ReleaseReadError
-from seewhy.formats.archive import read_zip
-from seewhy.formats.gguf import GgufInfo, parse_gguf
 from seewhy.formats.hfconfig import ModelConfig, estimate_parameters, parse_config
 from seewhy.formats.interface import Problem
 from seewhy.formats.jsondoc import line_of_key, load_json
 from seewhy.formats.modelcard import ModelCard
-from seewhy.formats.numpy import describe_npz, parse_npy_header
 from seewhy.formats.safetensors import SafetensorsInfo, parse_safetensors
-from seewhy.formats.shards import ShardIndex, check_shards, parse_index
-from seewhy.formats.torch import TorchTensors, describe_torch_zip, legacy_tensors, zip_tensors
 from seewhy.release.model import FileKind, Release, ReleaseFile
 from seewhy.release.sniff import claimed_kind
 from seewhy.report.model import CoverageStatus, Evidence
+
+if TYPE_CHECKING:  # the parsers are imported by the functions that need them
+    from seewhy.formats.gguf import GgufInfo
+    from seewhy.formats.shards import ShardIndex
+    from seewhy.formats.torch import TorchTensors
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
 CONFIG_TOLERANCE = 0.02  # config estimate vs counted parameters
@@ -166,6 +167,8 @@ def _safetensors(release: Release, file: ReleaseFile, b: ResultBuilder, state: _
 
 
 def _gguf(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    from seewhy.formats.gguf import parse_gguf
+
     with release.open(file) as src:
         info = parse_gguf(src)
     state.cache[("gguf", file.path)] = info
@@ -189,6 +192,9 @@ def _gguf(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) 
 
 
 def _torch_zip(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    from seewhy.formats.archive import read_zip
+    from seewhy.formats.torch import describe_torch_zip, zip_tensors
+
     tensors: TorchTensors | None = None
     counted = ""
     with release.open(file) as src:
@@ -217,6 +223,8 @@ def _torch_zip(release: Release, file: ReleaseFile, b: ResultBuilder, state: _St
 
 
 def _torch_legacy(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    from seewhy.formats.torch import legacy_tensors
+
     with release.open(file) as src:
         tensors = legacy_tensors(src)
     counted = _torch_weights(file, b, state, tensors)
@@ -247,6 +255,8 @@ def _torch_weights(file: ReleaseFile, b: ResultBuilder, state: _State, t: TorchT
 
 
 def _numpy(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    from seewhy.formats.numpy import parse_npy_header
+
     with release.open(file) as src:
         info = parse_npy_header(src)
     for problem in info.problems:
@@ -263,6 +273,9 @@ def _numpy(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State)
 
 
 def _npz(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    from seewhy.formats.archive import read_zip
+    from seewhy.formats.numpy import describe_npz
+
     with release.open(file) as src:
         listing = read_zip(src)
         info = describe_npz(listing, src)
@@ -280,6 +293,8 @@ def _npz(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -
 
 
 def _zip(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) -> None:
+    from seewhy.formats.archive import read_zip
+
     with release.open(file) as src:
         listing = read_zip(src)
     for problem in listing.problems:
@@ -322,6 +337,8 @@ def _json(release: Release, file: ReleaseFile, b: ResultBuilder, state: _State) 
             b.problem(file.path, problem)
         state.configs[file.path] = config
     elif file.kind is FileKind.WEIGHT_INDEX:
+        from seewhy.formats.shards import parse_index
+
         index = parse_index(data)
         for problem in index.problems:
             b.problem(file.path, problem)
@@ -582,6 +599,8 @@ def _shards(release: Release, b: ResultBuilder, state: _State) -> None:
     """Check each shard index against the files of its folder (linear in files + entries)."""
     if not state.indexes:
         return
+    from seewhy.formats.shards import check_shards
+
     by_path = {w.path: w for w in state.weights}
     files = {file.path: file for file in release.files}
     by_folder: dict[str, list[str]] = {}

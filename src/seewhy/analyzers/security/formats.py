@@ -28,30 +28,14 @@ parser that fails on a file is itself a finding, never a traceback.
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 from pathlib import PurePosixPath
 
 from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
-from seewhy.analyzers.security.formats_archives import (
-    check_compressed,
-    check_hard_links,
-    check_legacy_torch_tar,
-    check_npz,
-    check_sevenzip,
-    check_tar,
-    check_zip,
-    with_context,
-)
-from seewhy.analyzers.security.formats_keras import (
-    check_hdf5,
-    check_keras_metadata,
-    check_keras_zip,
-)
-from seewhy.analyzers.security.formats_onnx import check_onnx
-from seewhy.analyzers.security.formats_tf import check_graph_def, check_pbtxt, check_saved_model
+from seewhy.analyzers.security.formats_common import check_hard_links
 from seewhy.budget import BudgetExceeded
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.interface import Problem
-from seewhy.formats.savedmodel import probe
 from seewhy.release.model import FileKind, Release, ReleaseFile
 from seewhy.report.model import CoverageStatus
 
@@ -59,16 +43,29 @@ __all__ = ["FrameworkFormatsAnalyzer", "select_check"]
 
 Check = Callable[[Release, ReleaseFile, ResultBuilder], None]
 
-_BY_KIND: dict[FileKind, tuple[str, Check]] = {
-    FileKind.KERAS_ZIP: ("Keras archive", check_keras_zip),
-    FileKind.HDF5: ("HDF5", check_hdf5),
-    FileKind.TAR: ("tar", check_tar),
-    FileKind.ZIP: ("zip", check_zip),
-    FileKind.SEVENZIP: ("7z", check_sevenzip),
-    FileKind.COMPRESSED: ("compressed stream", check_compressed),
-    FileKind.NUMPY_ZIP: ("npz", check_npz),
-    FileKind.PYTORCH_LEGACY: ("legacy torch.save tar", check_legacy_torch_tar),
+# The checks live in modules of their own (formats_archives, formats_keras,
+# formats_onnx, formats_tf), each imported by the first file that needs it:
+# a release without such files never imports their parsers.
+_BY_KIND: dict[FileKind, tuple[str, str, str]] = {
+    FileKind.KERAS_ZIP: ("Keras archive", "formats_keras", "check_keras_zip"),
+    FileKind.HDF5: ("HDF5", "formats_keras", "check_hdf5"),
+    FileKind.TAR: ("tar", "formats_archives", "check_tar"),
+    FileKind.ZIP: ("zip", "formats_archives", "check_zip"),
+    FileKind.SEVENZIP: ("7z", "formats_archives", "check_sevenzip"),
+    FileKind.COMPRESSED: ("compressed stream", "formats_archives", "check_compressed"),
+    FileKind.NUMPY_ZIP: ("npz", "formats_archives", "check_npz"),
+    FileKind.PYTORCH_LEGACY: (
+        "legacy torch.save tar",
+        "formats_archives",
+        "check_legacy_torch_tar",
+    ),
 }
+
+
+def _check(module: str, name: str) -> Check:
+    """The check ``name`` of ``seewhy.analyzers.security.<module>`` (imported now)."""
+    check: Check = getattr(import_module(f"seewhy.analyzers.security.{module}"), name)
+    return check
 
 
 def select_check(release: Release, file: ReleaseFile) -> tuple[str, Check] | None:
@@ -79,26 +76,32 @@ def select_check(release: Release, file: ReleaseFile) -> tuple[str, Check] | Non
     """
     name = PurePosixPath(file.path).name.lower()
     if name == "saved_model.pbtxt" and file.kind not in (FileKind.EMPTY, FileKind.UNREADABLE):
-        return "text SavedModel", check_pbtxt
+        return "text SavedModel", _check("formats_tf", "check_pbtxt")
     if file.kind is FileKind.ONNX:
         if _probe(release, file) == "saved_model":
-            return "SavedModel", check_saved_model
-        return "ONNX", check_onnx
+            return "SavedModel", _check("formats_tf", "check_saved_model")
+        return "ONNX", _check("formats_onnx", "check_onnx")
     if file.kind is FileKind.TENSORFLOW or (file.kind is FileKind.UNKNOWN and name.endswith(".pb")):
         if name == "keras_metadata.pb":
-            return "TF-Keras metadata", check_keras_metadata
+            return "TF-Keras metadata", _check("formats_keras", "check_keras_metadata")
         if name == "saved_model.pb":
-            return "SavedModel", check_saved_model
+            return "SavedModel", _check("formats_tf", "check_saved_model")
         shape = _probe(release, file)
         if shape == "saved_model":
-            return "SavedModel", check_saved_model
+            return "SavedModel", _check("formats_tf", "check_saved_model")
         if shape == "graph_def":
-            return "GraphDef", check_graph_def
+            return "GraphDef", _check("formats_tf", "check_graph_def")
         return None
-    return _BY_KIND.get(file.kind)
+    entry = _BY_KIND.get(file.kind)
+    if entry is None:
+        return None
+    what, module, function = entry
+    return what, _check(module, function)
 
 
 def _probe(release: Release, file: ReleaseFile) -> str | None:
+    from seewhy.formats.savedmodel import probe
+
     with release.open(file) as source:
         return probe(source)
 
@@ -121,6 +124,8 @@ class FrameworkFormatsAnalyzer:
             if selected is None:
                 continue
             what, check = selected
+            from seewhy.analyzers.security.formats_archives import with_context
+
             try:
                 with ctx.budget.bound(file.path):
                     _run(release, file, b, what, with_context(check, ctx))

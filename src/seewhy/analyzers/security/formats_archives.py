@@ -39,7 +39,7 @@ from pathlib import PurePosixPath
 
 from seewhy.analyzers.interface import AuditContext, ResultBuilder
 from seewhy.analyzers.nested import Extraction, MemberLimit, budget_for
-from seewhy.analyzers.security.formats_common import Collector, show
+from seewhy.analyzers.security.formats_common import Collector, check_hard_links, show
 from seewhy.formats.archive import (
     LEGACY_TORCH_MEMBERS,
     METHOD_DEFLATED,
@@ -675,25 +675,3 @@ ARCHIVE_CHECKS: frozenset[_Check] = frozenset(
     {check_tar, check_zip, check_npz, check_compressed, check_legacy_torch_tar}
 )
 """The checks that look inside members and take the audit context (see :func:`with_context`)."""
-
-
-# ---------------------------------------------------------------- snapshot
-
-
-def check_hard_links(release: Release, b: ResultBuilder) -> None:
-    """Report weight files that have more than one hard link."""
-    collector = Collector(b)
-    for file in release.files:
-        if not file.kind.is_weights:
-            continue
-        try:
-            links = file.abs_path.stat().st_nlink
-        except OSError:
-            continue
-        if links > 1:
-            collector.add(
-                "SW-ARC-009",
-                f"{show(file.path)} has {links} hard links",
-                Evidence(path=file.path, note=f"st_nlink = {links}"),
-            )
-    collector.emit()

@@ -5,7 +5,9 @@
   finding per rule, so that a model with fifty Lambda layers gets one
   critical finding with its evidence, not fifty;
 * :func:`show` turns attacker-controlled text into something safe to put in
-  a report (no lone surrogates, no control characters, bounded length).
+  a report (no lone surrogates, no control characters, bounded length);
+* :func:`check_hard_links` reports weight files with more than one hard link
+  (run on every release, so it lives here, away from the format parsers).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from seewhy.analyzers.interface import ResultBuilder
+from seewhy.release.model import Release
 from seewhy.report.model import Evidence
 
 MAX_EVIDENCE = 20
@@ -77,3 +80,22 @@ class Collector:
                 message += f" (evidence lists the first {len(entry.evidence)})"
             self._builder.finding(rule, message, entry.evidence)
         self._entries.clear()
+
+
+def check_hard_links(release: Release, b: ResultBuilder) -> None:
+    """Report weight files that have more than one hard link."""
+    collector = Collector(b)
+    for file in release.files:
+        if not file.kind.is_weights:
+            continue
+        try:
+            links = file.abs_path.stat().st_nlink
+        except OSError:
+            continue
+        if links > 1:
+            collector.add(
+                "SW-ARC-009",
+                f"{show(file.path)} has {links} hard links",
+                Evidence(path=file.path, note=f"st_nlink = {links}"),
+            )
+    collector.emit()

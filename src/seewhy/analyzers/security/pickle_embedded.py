@@ -37,17 +37,19 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from seewhy.analyzers.security.pickle_report import Location, ScanReporter
 from seewhy.errors import FormatError, ReleaseReadError
 from seewhy.formats.interface import BytesSource
 from seewhy.formats.jsondoc import json_pointer_escape, load_json
-from seewhy.formats.pickle_vm import PickleScan, ScanLimits, scan_pickle
+from seewhy.formats.pickle_limits import ScanLimits
 from seewhy.formats.safetensors import SafetensorsInfo, parse_safetensors
-from seewhy.formats.torch import is_pickle_start
 from seewhy.release.model import FileKind, Release, ReleaseFile
 from seewhy.report.model import Evidence
+
+if TYPE_CHECKING:  # the pickle machine is imported by the first candidate to scan
+    from seewhy.formats.pickle_vm import PickleScan
 
 __all__ = [
     "EMBEDDED_KINDS",
@@ -121,6 +123,8 @@ class EncodedPickle:
 def _pickle_head(head: bytes) -> bool:
     if len(head) >= 2 and head[0] == 0x80:
         return head[1] <= 5
+    from seewhy.formats.torch import is_pickle_start
+
     return is_pickle_start(head) is not None
 
 
@@ -296,6 +300,8 @@ def find_encoded_pickles(
         if data is None:
             found.append(EncodedPickle(pointer, encoding, len(text), None, None, text))
             continue
+        from seewhy.formats.pickle_vm import scan_pickle
+
         scan = scan_pickle(BytesSource(data), limits=limits, expected=1)
         if _is_pickle(scan):
             found.append(EncodedPickle(pointer, encoding, len(text), data, scan, text))

@@ -17,9 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seewhy.formats.pickle_vm import CallSite, GlobalRef
+if TYPE_CHECKING:
+    from seewhy.formats.pickle_vm import CallSite, GlobalRef
 
 __all__ = [
     "USAGE_RANK",

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from seewhy.analyzers.interface import ResultBuilder
 from seewhy.analyzers.security.pickle_policy import USAGE_RANK, Judgement, PicklePolicy
 from seewhy.formats.interface import Problem
-from seewhy.formats.pickle_vm import CallSite, GlobalRef, PickleScan
 from seewhy.report.model import Evidence
+
+if TYPE_CHECKING:
+    from seewhy.formats.pickle_vm import CallSite, GlobalRef, PickleScan
 
 __all__ = ["MAX_EVIDENCE", "Location", "ScanReporter"]
 
@@ -171,6 +174,8 @@ class ScanReporter:
         """Whether a profile lets this loads-like callable run (its payload is judged)."""
         if not loader or "." not in loader:
             return False
+        from seewhy.formats.pickle_vm import GlobalRef
+
         module, name = loader.rsplit(".", 1)
         judgement = self.policy.judge(
             GlobalRef(module, name, 0, "GLOBAL", "inline"), "call", profiles

@@ -28,28 +28,23 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
 from seewhy.analyzers.security.pickle_embedded import EMBEDDED_KINDS, embedded_handler
 from seewhy.analyzers.security.pickle_policy import PicklePolicy, load_policy
 from seewhy.analyzers.security.pickle_report import Location, ScanReporter
-from seewhy.analyzers.security.pickle_torch import (
-    LEGACY_PICKLES,
-    StorageIssue,
-    check_legacy_storages,
-    check_zip_storages,
-    scan_legacy_tar,
-    storage_members,
-)
 from seewhy.budget import BudgetExceeded
 from seewhy.errors import FormatError, ReleaseReadError
-from seewhy.formats.archive import METHOD_STORED, ZipMember, read_member, read_zip
 from seewhy.formats.interface import BytesSource, Problem, Source
-from seewhy.formats.numpy import describe_npz, parse_npy_header
-from seewhy.formats.pickle_vm import PickleScan, ScanLimits, scan_pickle
-from seewhy.formats.torch import describe_torch_zip, is_pickle_start
+from seewhy.formats.pickle_limits import ScanLimits
 from seewhy.release.model import FileKind, Release, ReleaseFile
 from seewhy.report.model import CoverageStatus, Evidence
+
+if TYPE_CHECKING:  # the parsers are imported by the handler of a kind that needs them
+    from seewhy.analyzers.security.pickle_torch import StorageIssue
+    from seewhy.formats.archive import ZipMember
+    from seewhy.formats.pickle_vm import PickleScan
 
 __all__ = ["PICKLE_KINDS", "PickleAnalyzer"]
 
@@ -213,6 +208,8 @@ class PickleAnalyzer:
         outcome: _Outcome,
         where: Location,
     ) -> str:
+        from seewhy.formats.pickle_vm import scan_pickle
+
         scan = scan_pickle(source, 0, limits=self.limits, expected=1, joblib=True)
         profiles: tuple[str, ...] = _PICKLE_PROFILES
         joblib = scan.joblib_arrays > 0 or file.path.lower().endswith(_JOBLIB_NAMES)
@@ -256,6 +253,9 @@ class PickleAnalyzer:
         policy: PicklePolicy,
         outcome: _Outcome,
     ) -> str | None:
+        from seewhy.formats.numpy import parse_npy_header
+        from seewhy.formats.pickle_vm import scan_pickle
+
         with release.open(file) as source:
             info = parse_npy_header(source)
             if not info.has_object_dtype:
@@ -275,6 +275,10 @@ class PickleAnalyzer:
         policy: PicklePolicy,
         outcome: _Outcome,
     ) -> str | None:
+        from seewhy.formats.archive import read_zip
+        from seewhy.formats.numpy import describe_npz
+        from seewhy.formats.pickle_vm import scan_pickle
+
         with release.open(file) as source:
             listing = read_zip(source)
             info = describe_npz(listing, source)
@@ -302,6 +306,8 @@ class PickleAnalyzer:
         Like PyTorch's reader, flag bits (encryption included) are ignored: a member
         flagged as encrypted is read as it is, since that is what torch.load does.
         """
+        from seewhy.formats.archive import METHOD_STORED, read_member
+
         if member.encrypted:
             member = replace(member, flags=member.flags & ~_ENCRYPTION_FLAGS)
         if (
@@ -328,6 +334,9 @@ class PickleAnalyzer:
         policy: PicklePolicy,
         outcome: _Outcome,
     ) -> str | None:
+        from seewhy.analyzers.security.pickle_torch import LEGACY_PICKLES, check_legacy_storages
+        from seewhy.formats.pickle_vm import scan_pickle
+
         where = Location(file.path, expected=LEGACY_PICKLES)
         with release.open(file) as source:
             if source.read_at(257, 5) == b"ustar":
@@ -357,6 +366,8 @@ class PickleAnalyzer:
         outcome: _Outcome,
     ) -> str:
         """The pre-1.6 tar layout: every pickle of every record member, storages walked."""
+        from seewhy.analyzers.security.pickle_torch import scan_legacy_tar
+
         walked = scan_legacy_tar(reporter, policy, source, file.path, self.limits, _TORCH_PROFILES)
         for scan, label in walked.scans:
             outcome.take(scan, label)
@@ -375,6 +386,14 @@ class PickleAnalyzer:
         policy: PicklePolicy,
         outcome: _Outcome,
     ) -> str | None:
+        from seewhy.analyzers.security.pickle_torch import (
+            check_zip_storages,
+            storage_members,
+        )
+        from seewhy.formats.archive import read_zip
+        from seewhy.formats.pickle_vm import scan_pickle
+        from seewhy.formats.torch import describe_torch_zip
+
         with release.open(file) as source:
             listing = read_zip(source)
             info = describe_torch_zip(listing, source)
@@ -457,6 +476,8 @@ class PickleAnalyzer:
         mismatched: set[str],
     ) -> str | None:
         """Why a member is scanned as a pickle (``None``: it is not one)."""
+        from seewhy.formats.torch import is_pickle_start
+
         if member.is_dir:
             return None
         name = member.name
@@ -550,6 +571,8 @@ def _why_incomplete(scan: PickleScan) -> str:
 
 def _looks_like_pickle(head: bytes, limits: ScanLimits) -> bool:
     """Whether bytes the sniffer left unnamed begin a pickle: PROTO, or a walk to STOP."""
+    from seewhy.formats.pickle_vm import scan_pickle
+
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
         return True
     probe = scan_pickle(
