@@ -189,6 +189,43 @@ def test_a_model_that_cannot_be_loaded_is_one_line_exit_2(tmp_path: Path) -> Non
     assert "broken.gguf" in one_line_error(out)
 
 
+def test_without_the_eval_extra_eval_names_the_extra(tmp_path: Path) -> None:
+    """A real environment without torch: this venv's packages minus torch, no site hooks."""
+    import sysconfig
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    packages = tmp_path / "site"
+    packages.mkdir()
+    for entry in site.iterdir():
+        if (
+            not entry.name.lower().startswith(("torch", "_distutils_hack"))
+            and entry.suffix != ".pth"
+        ):
+            (packages / entry.name).symlink_to(entry)
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SEEWHY_STORE")}
+    env["PYTHONPATH"] = f"{src}{os.pathsep}{packages}"
+    env["SEEWHY_STORE"] = str(tmp_path / "store.sqlite")
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF" + bytes(60))
+    code = "import sys; from seewhy.cli import main; main(sys.argv[1:])"
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code, "eval", str(model), "--tasks", "arc_easy"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 2, out.stderr
+    line = one_line_error(out)
+    assert "pip install 'seewhy[eval]'" in line and "torch" in line
+    # The same command with torch present gets past the import (and fails on the bytes).
+    with_torch = seewhy("eval", str(model), "--tasks", "arc_easy", store=tmp_path / "s.sqlite")
+    assert with_torch.returncode == 2
+    assert "seewhy[eval]" not in one_line_error(with_torch)
+
+
 def test_compare_exports_paired_with_mcnemar(tmp_path: Path) -> None:
     # A right on q0-q5, B on q0-q9: B alone on q6-q9, A alone on none → exact p = 2·(1/2)^4 = 0.125
     a = write_export(tmp_path / "a.json", made_run("alpha", set(range(6))))
@@ -318,10 +355,11 @@ def test_text_and_markdown_show_a_few_items_and_say_how_to_get_all() -> None:
 def smol_run(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: Path) -> dict[str, Any]:
     """`seewhy eval SmolLM2 --tasks arc_easy --limit 5 --format json` (one model load)."""
     folder = tmp_path_factory.mktemp("eval-cli")
-    store, export = folder / "store.sqlite", folder / "smol.json"
+    store, export, card = folder / "store.sqlite", folder / "smol.json", folder / "README.md"
+    card.write_text(CARD, encoding="utf-8")
     out = seewhy(
         "eval", str(smollm2_gguf), "--tasks", "arc_easy", "--limit", "5", "--device", "cpu",
-        "--format", "json", "-o", str(export), store=store,
+        "--card", str(card), "--format", "json", "-o", str(export), store=store,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"wrote {export}" in out.stderr
@@ -342,6 +380,12 @@ def test_eval_smollm2_json_carries_every_item(smol_run: dict[str, Any]) -> None:
     assert sorted(analysis["failing"]) == sorted(
         i["item_id"] for i in items if i["scores"]["acc"] == 0
     )
+    # The card's claim on the measured benchmark beside the measurement (only that one):
+    # Q4_1 weights against a claim for the published weights are not comparable.
+    [claim] = entry["claims"]
+    assert claim["claim"]["benchmark"] == "arc_easy" and claim["n"] == 5
+    assert claim["status"] == "not_comparable"
+    assert any(r["kind"] == "quantization" for r in claim["reasons"])
     # The export is evidence as it is.
     [evidence] = read_export(smol_run["export"])
     assert evidence.run.run_id == run["run_id"] and len(evidence.items) == 5
