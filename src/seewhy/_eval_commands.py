@@ -671,7 +671,10 @@ def resolve_sources(
                 ) from exc
             out.append((run, db.items(run.run_id), f"run {run.run_id}"))
     if task_names:
-        wanted = set(task_names) | {Path(t).stem for t in task_names}
+        from seewhy.evaluation.tasks import load_task
+
+        # A task file's runs carry the name its spec gives, not the file's.
+        wanted = {load_task(name, num_fewshot=shots).name for name in task_names}
         out = [r for r in out if r[0].task in wanted]
     return out
 
@@ -726,7 +729,8 @@ def compare(
                 continue
             comparisons.append(compare_runs(runs))
         if not comparisons:
-            raise UsageError("no task has runs of two sources to compare: " + "; ".join(notes[1:]))
+            why = "; ".join(notes[1:]) or f"no source has a run of {tasks}"
+            raise UsageError(f"no task has runs of two sources to compare: {why}")
         views = [_view(run, items, origin, []) for run, items, origin in resolved]
         if fmt is EvalFormat.JSON:
             text = compare_json(comparisons, views, notes=notes)

@@ -251,6 +251,18 @@ def test_compare_exports_paired_with_mcnemar(tmp_path: Path) -> None:
     assert sum(len(r["items"]) for r in doc["runs"]) == 24  # every item of every run
 
 
+def test_compare_tasks_selects_the_runs_of_those_tasks(tmp_path: Path) -> None:
+    a = write_export(tmp_path / "a.json", made_run("alpha", {0}))
+    b = write_export(tmp_path / "b.json", made_run("beta", {1}))
+    store = str(tmp_path / "s.sqlite")
+    kept = seewhy("compare", str(a), str(b), "--tasks", "arc_easy", "--store", store)
+    assert kept.returncode == 0, kept.stderr
+    assert "alpha − beta" in kept.stdout
+    none = seewhy("compare", str(a), str(b), "--tasks", "gsm8k", "--store", store)
+    assert none.returncode == 2
+    assert "no source has a run of gsm8k" in one_line_error(none)
+
+
 def test_compare_refuses_other_task_versions_and_says_why(tmp_path: Path) -> None:
     a = write_export(tmp_path / "a.json", made_run("alpha", {0}, "v1", 12))
     b = write_export(tmp_path / "b.json", made_run("beta", {1}, "v2", 10))
