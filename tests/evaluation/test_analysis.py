@@ -146,9 +146,9 @@ def test_most_confident_wrong_answers_by_margin() -> None:
     )
 
 
-def test_acc_norm_margin_is_per_byte_of_the_choice() -> None:
-    # raw: -4 (8 bytes) vs -3 (2 bytes) → acc picks choice 1 (gold, right);
-    # per byte: -0.5 vs -1.5 → acc_norm picks choice 0, wrong by 1.0.
+def test_acc_norm_margin_is_per_character_of_the_choice() -> None:
+    # raw: -4 (8 characters) vs -3 (2 characters) → acc picks choice 1 (gold, right);
+    # per character: -0.5 vs -1.5 → acc_norm picks choice 0, wrong by 1.0.
     it = item(
         "m",
         0,

@@ -265,7 +265,7 @@ def confident_wrong(
     """Multiple-choice items answered wrong, the largest margin over the gold choice first.
 
     The margin is in the metric's own terms: raw log-likelihoods for ``acc``,
-    log-likelihood per UTF-8 byte of the choice for ``acc_norm`` (as lm-eval
+    log-likelihood per unit of ``choice_lengths`` (characters) for ``acc_norm`` (as lm-eval
     normalises).
     """
     norm = metric == "acc_norm"
