@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from seewhy.errors import FormatError
-from seewhy.formats.archive import METHOD_STORED, ZipListing, ZipMember, read_member
 from seewhy.formats.interface import BytesSource, Problem, Source
 
-if TYPE_CHECKING:  # the pickle machine is imported when tensors are counted, not by the sniffer
+if TYPE_CHECKING:  # the zip reader and the pickle machine are imported when a zip is
+    # described or tensors are counted, not by the sniffer
+    from seewhy.formats.archive import ZipListing, ZipMember
     from seewhy.formats.pickle_vm import PickleScan, ScanLimits, TorchTensorRef
 
 __all__ = [
@@ -264,6 +265,8 @@ def describe_torch_zip(listing: ZipListing, source: Source | None = None) -> Tor
 
 def _storage(relative: str, member: ZipMember) -> TorchStorage | None:
     """The storage a member holds, when it is ``data/<key>`` or ``constants/<key>``."""
+    from seewhy.formats.archive import METHOD_STORED
+
     folder, _, key = relative.partition("/")
     if folder not in _STORAGE_FOLDERS or not key or "/" in key or member.is_dir:
         return None
@@ -288,6 +291,8 @@ def _is_known(relative: str, member: ZipMember) -> bool:
 
 def _small_record(source: Source, member: ZipMember, problems: list[Problem]) -> str | None:
     """Read a short ASCII record, or record why it could not be read."""
+    from seewhy.formats.archive import read_member
+
     try:
         data = read_member(source, member, max_bytes=_VERSION_MAX_BYTES)
     except FormatError as error:
@@ -735,6 +740,8 @@ def zip_tensors(
     to 256 MiB. Raises :class:`~seewhy.errors.FormatError` when it cannot be
     read.
     """
+    from seewhy.formats.archive import METHOD_STORED, read_member
+
     if not info.has_data_pkl:
         return None
     lead = f"{info.prefix}/" if info.prefix is not None else ""

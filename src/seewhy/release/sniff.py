@@ -27,14 +27,16 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from seewhy.errors import FormatError
-from seewhy.formats.archive import ZipListing, legacy_torch_tar, read_zip
 from seewhy.formats.compression import detect
 from seewhy.formats.interface import Problem, Source
-from seewhy.formats.savedmodel import probe
 from seewhy.formats.torch import is_legacy_torch, is_pickle_start
 from seewhy.release.model import FileKind, FileSource, ReadMeter
+
+if TYPE_CHECKING:  # a format's parser is imported when the bytes say it is that format
+    from seewhy.formats.archive import ZipListing
 
 HEAD_BYTES = 64 * 1024
 
@@ -210,6 +212,8 @@ def _by_content(name: str, head: bytes, source: Source) -> tuple[FileKind, str]:
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return FileKind.SEVENZIP, "7z signature"
     if len(head) >= 262 and head[257:262] == b"ustar":
+        from seewhy.formats.archive import legacy_torch_tar
+
         if legacy_torch_tar(source):
             return FileKind.PYTORCH_LEGACY, "tar with pickle, storages and tensors (torch < 1.6)"
         return FileKind.TAR, "ustar header"
@@ -261,6 +265,8 @@ def _binary_kind(name: str, head: bytes, source: Source) -> tuple[FileKind, str]
     """Bytes that are not text: protobuf models by structure, then by name."""
     lower = name.lower()
     if _looks_like_onnx(head) or lower.endswith(".pb"):
+        from seewhy.formats.savedmodel import probe
+
         # SavedModel and ONNX both open with a varint field 1 and a
         # length-delimited field 2: the top-level fields tell them apart.
         shape = probe(source)
@@ -310,6 +316,8 @@ def _looks_like_safetensors(head: bytes) -> bool:
 
 
 def _zip_kind(source: Source) -> tuple[FileKind, str]:
+    from seewhy.formats.archive import read_zip
+
     try:
         listing = read_zip(source)
     except FormatError as exc:

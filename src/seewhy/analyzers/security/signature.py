@@ -14,16 +14,17 @@ most releases are unsigned today, and a finding on each would be noise.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
-from seewhy.provenance import (
-    SIGNATURE_FILE,
-    SignatureResult,
-    SignatureStatus,
-    SignatureTrust,
-    verify_signature,
-)
 from seewhy.release.model import Release
 from seewhy.report.model import CoverageStatus, Evidence, FactValue
+
+if TYPE_CHECKING:  # seewhy.provenance is imported when the release has a signature
+    from seewhy.provenance import SignatureResult, SignatureTrust
+
+SIGNATURE_FILE = "model.sig"
+"""The signature bundle at the release root (:data:`seewhy.provenance.SIGNATURE_FILE`)."""
 
 FACT_KEY = "provenance.signature"
 FACT_LABEL = "Model signature (OpenSSF model signing)"
@@ -47,7 +48,12 @@ class SignatureAnalyzer:
     def analyze(self, release: Release, ctx: AuditContext) -> AnalyzerResult:
         """See :class:`~seewhy.analyzers.interface.Analyzer`."""
         b = ResultBuilder(self.name, ctx.rules)
-        result = verify_signature(release, self.trust, hash_files=ctx.options.hash_files)
+        result: SignatureResult | None = None
+        # verify_signature answers None for these; only a signed folder needs provenance.
+        if release.source_kind == "folder" and release.file(SIGNATURE_FILE) is not None:
+            from seewhy.provenance import verify_signature
+
+            result = verify_signature(release, self.trust, hash_files=ctx.options.hash_files)
         if result is None:
             b.fact(
                 FACT_KEY,
@@ -97,6 +103,8 @@ def _more(paths: tuple[str, ...]) -> str:
 
 
 def _findings(b: ResultBuilder, result: SignatureResult, sig: Evidence) -> None:
+    from seewhy.provenance import SignatureStatus
+
     signer = result.signer or "an unnamed signer"
     if result.status is SignatureStatus.FAILED:
         evidence = [
