@@ -215,6 +215,7 @@ class OutputFormat(StrEnum):
     SARIF = "sarif"
     MOF = "mof"
     OSAI = "osai"
+    HTML = "html"
 
 
 # File name extensions when --output is a folder.
@@ -225,6 +226,7 @@ _EXTENSIONS = {
     OutputFormat.SARIF: "sarif",
     OutputFormat.MOF: "mof.yaml",
     OutputFormat.OSAI: "osai.yaml",
+    OutputFormat.HTML: "html",
 }
 
 
@@ -398,7 +400,8 @@ def audit(
             "-f",
             metavar="FORMAT",
             case_sensitive=False,
-            help="text, json, md, sarif, mof (Model Openness Tool YAML) or osai.",
+            help="text, json, md, sarif, mof (Model Openness Tool YAML), osai or html "
+            "(one self-contained page).",
         ),
     ] = OutputFormat.TEXT,
     output: Annotated[
@@ -607,6 +610,13 @@ def _render(report: Report, fmt: OutputFormat, *, color: bool, details: bool) ->
         from seewhy.report.osai import format_osai
 
         return format_osai(report)
+    if fmt is OutputFormat.HTML:
+        from seewhy.report.html import format_html, read_card
+
+        card = read_card(report, Path(report.metadata.source))
+        return format_html(
+            report, card=card[1] if card else None, card_path=card[0] if card else None
+        )
     if fmt is OutputFormat.TEXT:
         from seewhy.report.text import format_text
 
