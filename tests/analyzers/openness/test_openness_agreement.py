@@ -4,15 +4,19 @@ Runs ``benchmarks/openness_agreement.py`` (the same code ``make bench`` prints) 
 ``shared/corpus/openness`` (expected.json, cards/manifest.json) and holds the figures
 reached when it was calibrated, minus a small margin, so that a regression fails:
 
-* MOF class equal to the Model Openness Tool's for 65 of 68 cards (96 %): floor 90 %;
+* MOF class equal to the Model Openness Tool's for 66 of 68 cards (97 %): floor 93 %;
   every classified release (Class I-III) equal;
-* OSAI cells equal to the index's for 172 of 264 (65 %): floor 62 %;
-* seewhy never grades an OSAI parameter more open than the index from the card's own
-  evidence (the only cases are weights, where the layout's stand-in weights file meets
-  an index entry that graded the real, taken-down or gated, weights);
-* a MOF component rated more open than the MOT entry is always one that the entry
-  omits or lists without a license while the card shows it (evidence quoted), and at
-  most three cards get a higher class for that reason.
+* OSAI cells equal to the index's for 176 of 264 (66.7 %): floor 64 %; over the cells
+  whose card carries the evidence, 176 of 220 (80 %): floor 77 %;
+* every case where seewhy rates more open than the expert is sorted into a category
+  (benchmark CATEGORIES): the layout's stand-in files, the entry's license spelling or its
+  own license judgement, a component the entry omits while the card shows it (quoted),
+  availability the index judged from elsewhere, or seewhy's own doing;
+* never more open from seewhy's own doing in the OSAI grid, and in MOF only where the entry
+  names another, non-open license (6 cases on 2 cards whose body refers the model to a
+  license document outside the snapshot): at most that many;
+* no component is counted from a weak link or a URL-only section (see
+  test_openness_calibration.py).
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT.parent / "shared" / "corpus" / "openness"
 BENCH = ROOT / "benchmarks" / "openness_agreement.py"
 
-MOT_FLOOR = 0.90
-OSAI_FLOOR = 0.62
-MAX_MOF_CLASS_MORE_OPEN = 3
+MOT_FLOOR = 0.93
+OSAI_FLOOR = 0.64
+OSAI_CARD_FLOOR = 0.77
+MAX_MOF_CLASS_MORE_OPEN = 2
+MAX_SEEWHY_MORE_OPEN = 6
 
 
 @cache
@@ -74,25 +80,67 @@ def test_osai_cells_agree_with_the_index() -> None:
     assert t.osai_equal / t.osai_cells >= OSAI_FLOOR, f"{t.osai_equal}/{t.osai_cells}"
 
 
+def test_osai_cells_with_card_evidence_agree_with_the_index() -> None:
+    t = tally()
+    b = bench()
+    left_out = [
+        d
+        for d in t.disagreements
+        if d.framework == "OSAI" and d.label in (b.OUTSIDE, b.AVAILABILITY)
+    ]
+    assert t.osai_equal / (t.osai_cells - len(left_out)) >= OSAI_CARD_FLOOR
+
+
 def test_osai_never_more_open_than_the_index_from_the_card() -> None:
     t = tally()
     more = [d for d in t.disagreements if d.framework == "OSAI" and d.direction == "more open"]
-    unexplained = [d for d in more if d.label != bench().LAYOUT]
+    unexplained = [d for d in more if d.label != bench().AVAILABILITY]
     assert not unexplained, [(d.card, d.item, d.seewhy, d.expert) for d in unexplained]
     assert all(d.item in ("weights_endmodel", "weights_basemodel") for d in more)
 
 
-def test_mof_more_open_only_where_the_entry_omits_what_the_card_shows() -> None:
+def test_every_more_open_case_is_categorised() -> None:
     t = tally()
-    components = [
-        d for d in t.disagreements if d.framework == "MOF component" and d.direction == "more open"
-    ]
-    assert all("expert entry" in d.label for d in components)
-    assert all(d.seewhy_evidence and d.seewhy_evidence != "(no evidence)" for d in components)
+    b = bench()
+    more = [d for d in t.disagreements if d.direction == "more open"]
+    assert all(d.label in b.CATEGORIES for d in more), {d.label for d in more}
+    for d in more:
+        if d.framework != "MOF component":
+            continue
+        assert d.seewhy_evidence and d.seewhy_evidence != "(no evidence)"
+        if d.label == b.LAYOUT:  # every piece of evidence is a file the layout invented
+            assert all(p.split(" ")[0] in b.STAND_INS for p in d.seewhy_evidence.split("; "))
+        if d.label == b.OMITTED:  # a quote from the card, not a stand-in file
+            assert "README.md" in d.seewhy_evidence
+        if d.label == b.JUDGEMENT:
+            assert d.expert in ("unlicensed", "invalid")
+
+
+def test_mof_more_open_from_seewhy_is_bounded() -> None:
+    t = tally()
+    b = bench()
+    ours = [d for d in t.disagreements if d.direction == "more open" and d.label == b.SEEWHY]
+    assert len(ours) <= MAX_SEEWHY_MORE_OPEN, [(d.card, d.item) for d in ours]
+    assert all(d.framework == "MOF component" and d.expert == "invalid" for d in ours)
     classes = [
         d for d in t.disagreements if d.framework == "MOF class" and d.direction == "more open"
     ]
     assert len(classes) <= MAX_MOF_CLASS_MORE_OPEN, [d.card for d in classes]
+    assert all(d.label != b.SEEWHY for d in classes)
+
+
+def test_weak_detections_are_not_counted() -> None:
+    """Data preprocessing code and Data card: never counted where the entry does not list
+    them (the cases were weak links and URL-only sections, now tightened)."""
+    t = tally()
+    weak = [
+        d
+        for d in t.disagreements
+        if d.direction == "more open"
+        and d.item in ("Data preprocessing code", "Data card")
+        and d.label == bench().OMITTED
+    ]
+    assert not weak, [(d.card, d.item, d.seewhy_evidence) for d in weak]
 
 
 def test_every_disagreement_has_evidence_on_both_sides() -> None:

@@ -116,6 +116,12 @@ def _auto_map(snap: Snapshot) -> Iterator[Sighting]:
 
 
 def _config_architectures(snap: Snapshot) -> Iterator[Sighting]:
+    """config.json naming a library class: the architecture's code is published, in the
+    library that implements the class, outside the release. Counted (as a link) because
+    that is how the Model Openness Tool's reviewers count it: the entries of Pythia,
+    GPT-NeoX, OLMo and Granite list Model architecture under the release license with no
+    modelling code in the repository. The license MOT then gives it is the release's by
+    its rule, not the library's, and the grade says the code is outside the release."""
     if snap.config is not None and snap.config.architectures:
         names = ", ".join(snap.config.architectures)
         yield Sighting(
@@ -339,7 +345,10 @@ def _rule_sightings(rule: tables.ComponentRule, snap: Snapshot) -> Iterator[Sigh
 
 
 def _link_matches(rule: tables.ComponentRule, link: Link) -> bool:
-    return any(r.url.search(link.url) and r.context.search(link.words) for r in rule.links)
+    return any(
+        r.url.search(link.url) and r.context.search(link.near if r.line_only else link.words)
+        for r in rule.links
+    )
 
 
 class EvidenceSet(dict[str, Detected]):

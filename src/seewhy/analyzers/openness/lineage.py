@@ -119,7 +119,8 @@ _TRIGGER = re.compile(
     r"|(?P<adapter>(?:q?lora|adapter)s?\s+(?:for|of|on\s+top\s+of))"
     r"|(?P<finetune>(?:fine[- ]?tun(?:ed|ing)|instruction[- ]tuned|further\s+(?:pre-?)?trained"
     r"|continued\s+pre-?training)\s+(?:(?:version|variant|checkpoint)\s+)?"
-    r"(?:of|from|on\s+top\s+of)"
+    # "Finetuned from model [optional]:" is the Hub model-card template's label
+    r"(?:of|from|on\s+top\s+of)(?:\s+model(?:\s*\[optional\])?\s*:(?:\*\*|__)?)?"
     r"|fine[- ]?tunes?\s+of)"
     r"|(?P<derived>(?:(?:is|was)\s+(?:(?:a|an)\s+[^.\n]{0,60}?)?|model\s+)based\s+on"
     r"|built\s+(?:up)?on(?:\s+top\s+of)?|derived\s+from|derivative\s+of"

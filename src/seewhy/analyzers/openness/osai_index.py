@@ -25,6 +25,7 @@ from typing import Literal
 from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.components import Detected, EvidenceSet, Sighting
 from seewhy.analyzers.openness.licensing import ReleaseLicense, restriction_summary
+from seewhy.analyzers.openness.lineage import Parent
 from seewhy.analyzers.openness.snapshot import CardText, PaperRef, Snapshot
 from seewhy.report.model import Evidence
 
@@ -164,15 +165,24 @@ def _data_end(x: _Inputs) -> _Graded:
     return _closed("a description or a listing of the training data")
 
 
+def _parents(x: _Inputs) -> tuple[Parent, ...]:
+    """The base models the release names: front matter, else the card's prose (lineage)."""
+    lineage = getattr(x.lic, "lineage", None)
+    return tuple(getattr(lineage, "parents", ()))
+
+
 def _base(x: _Inputs) -> tuple[str, ...]:
     card = x.snap.card
-    return card.card.base_model if card is not None else ()
+    declared = card.card.base_model if card is not None else ()
+    return declared or tuple(p.name for p in _parents(x))
 
 
 def _base_evidence(x: _Inputs) -> tuple[Evidence, ...]:
     card = x.snap.card
     if card is None:
         return ()
+    if not card.card.base_model:
+        return tuple(p.evidence("base model named in the card") for p in _parents(x)[:2])
     return (
         Evidence(
             path=card.path,
@@ -182,6 +192,13 @@ def _base_evidence(x: _Inputs) -> tuple[Evidence, ...]:
             note="base model declared in the card",
         ),
     )
+
+
+def _where_named(x: _Inputs) -> str:
+    card = x.snap.card
+    if card is not None and card.card.base_model:
+        return "named in base_model"
+    return "named in the card's prose, lower confidence"
 
 
 def _weights_base(x: _Inputs) -> _Graded:
@@ -198,9 +215,9 @@ def _weights_base(x: _Inputs) -> _Graded:
     more = f" (and {len(base) - 1} more)" if len(base) > 1 else ""
     return _Graded(
         "partial",
-        f"base model {base[0]}{more} is published on the Hugging Face Hub (named in base_model); "
-        "its weights, gating and terms are not in this snapshot",
-        f"https://huggingface.co/{base[0]}",
+        f"base model {base[0]}{more} ({_where_named(x)}); its weights, gating and terms are not "
+        "in this snapshot",
+        f"https://huggingface.co/{base[0]}" if "/" in base[0] else None,
         _base_evidence(x),
         "not found in this snapshot: the base model's weights and terms",
     )
@@ -220,7 +237,7 @@ def _data_base(x: _Inputs) -> _Graded:
     return _Graded(
         "closed",
         f"the training data of the base model {base[0]} is not documented in this snapshot",
-        f"https://huggingface.co/{base[0]}",
+        f"https://huggingface.co/{base[0]}" if "/" in base[0] else None,
         _base_evidence(x),
         "not found in this snapshot: the base model's training data",
     )
@@ -352,6 +369,8 @@ def _paper(x: _Inputs) -> _Graded:
 
 
 MODELCARD_TOPICS = ("uses", "limitations", "evaluation", "training", "architecture")
+BUILD_TOPICS = ("training", "architecture")
+"""Topics that give insight into how the model was built (the index's partial)."""
 """Names of the osai.yaml ``modelcard_sections`` patterns, in their order."""
 # A topic is also covered where the MOF grid found its component in the card (a
 # model-index is evaluation results): one detection, so the two grids agree.
@@ -385,8 +404,11 @@ def _modelcard(x: _Inputs) -> _Graded:
     ev = Evidence(path=card.path, note=f"{len(card.sections)} sections")
     missing = [name for name in MODELCARD_TOPICS if name not in covered]
     listing = f" ({', '.join(covered)})" if covered else ""
-    needed = ("training", "evaluation")
-    if all(n in covered for n in needed) and len(covered) >= 3:
+    # The index's partial: "partial insight on model architecture, training, fine-tuning,
+    # and evaluation". A card that shows how the model was built (its architecture or its
+    # training) gives that insight; one whose only technical content is benchmark scores or
+    # usage does not (the index grades such cards closed).
+    if any(n in covered for n in BUILD_TOPICS):
         more = (
             "; whether it is comprehensive (the index's open) needs a reviewer"
             if not missing and card.card.has_front_matter
@@ -400,14 +422,13 @@ def _modelcard(x: _Inputs) -> _Graded:
             card.path,
             (ev,),
         )
-    lacking = [n for n in MODELCARD_TOPICS if n not in covered]
     return _Graded(
         "closed",
         f"model card with limited information: {len(covered)} of {len(MODELCARD_TOPICS)} "
         f"topics{listing}",
         card.path,
         (ev,),
-        "not found in this snapshot: sections on " + ", ".join(lacking),
+        "not found in this snapshot: sections on how the model was built (training, architecture)",
     )
 
 

@@ -72,7 +72,8 @@ class Section:
     title: str
     level: int  # 1-6 for headings (Markdown, setext or HTML), 7 for a bold label
     line: int
-    chars: int  # non-blank characters up to the next heading of the same or a higher level
+    chars: int  # non-blank characters up to the next heading of the same or a higher level,
+    # URLs not counted: a section that is only a link says nothing itself
     has_table: bool
     kind: str = "markdown"  # markdown | setext | html | bold
     has_media: bool = False  # an image or a plot (<img>, ![](...), <figure>)
@@ -86,7 +87,8 @@ class Link:
     line: int
     text: str  # the whole line
     anchor: str = ""  # the link's anchor text ([anchor](url), <a>anchor</a>); "" for a bare URL
-    context: str = ""  # the line before, the line and the anchor: what the rules read
+    context: str = ""  # the lines before, the line and the anchor: what the rules read
+    near: str = ""  # the link's own line and anchor (URLs left out): for rules scoped to it
 
     @property
     def words(self) -> str:
@@ -364,7 +366,12 @@ def _links(card: CardText, body: int) -> tuple[list[Link], bool]:
         before = " ".join(lines[max(0, line - 3) : line - 1])
         context = " ".join(_URL_TEXT.sub(" ", f"{before} {lines[line - 1]} {anchor}").split())
         url = m.group(0).rstrip(".,;:!?*_")
-        links.append(Link(url, line, lines[line - 1], anchor, context[: 4 * MAX_TITLE]))
+        near = " ".join(_URL_TEXT.sub(" ", f"{lines[line - 1]} {anchor}").split())
+        links.append(
+            Link(
+                url, line, lines[line - 1], anchor, context[: 4 * MAX_TITLE], near[: 2 * MAX_TITLE]
+            )
+        )
     return links, False
 
 
@@ -416,7 +423,7 @@ def read_card(path: str, data: bytes, card: ModelCard | None = None) -> CardText
                 title=title,
                 level=level,
                 line=line,
-                chars=len("".join(chunk.split())),
+                chars=len("".join(_URL_TEXT.sub(" ", chunk).split())),
                 has_table=_TABLE_ROW.search(chunk) is not None,
                 kind=kind,
                 has_media=_MEDIA.search(chunk) is not None,

@@ -230,6 +230,7 @@ class LinkRule:
 
     url: re.Pattern[str]
     context: re.Pattern[str]
+    line_only: bool = False  # context read on the link's own line, not the lines before
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,11 @@ def detect() -> DetectTables:
             card_text=_alternation(spec.get("card_text")),
             card_code=_alternation(spec.get("card_code")),
             links=tuple(
-                LinkRule(url=re.compile(r["url"], _FLAGS), context=re.compile(r["context"], _FLAGS))
+                LinkRule(
+                    url=re.compile(r["url"], _FLAGS),
+                    context=re.compile(r["context"], _FLAGS),
+                    line_only=r.get("scope") == "line",
+                )
                 for r in spec.get("links", ())
             ),
             need=str(spec["need"]),
