@@ -20,13 +20,14 @@ tools read them.
 from __future__ import annotations
 
 import bz2
+import importlib
 import importlib.util
 import io
 import lzma
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from seewhy.formats.interface import Source
 
@@ -296,11 +297,12 @@ class DecompressedReader(io.RawIOBase):
         self._pending = b""
         self._done = False
         self.output = 0
-        self._zstd: io.RawIOBase | None = None
+        self._zstd: Any = None
         self._zstd_input: _SourceStream | None = None
         self._decoder: _Decoder | None = None
         if compression.method == "zstd":
-            import zstandard  # type: ignore[import-not-found]  # optional
+            # Optional: typed as Any so the module checks with or without it.
+            zstandard: Any = importlib.import_module("zstandard")
 
             self._zstd_input = _SourceStream(source, compression.offset)
             self._zstd = zstandard.ZstdDecompressor().stream_reader(
