@@ -331,3 +331,12 @@ def test_cli_writes_one_html_file(tmp_path: Path, example_release: Path) -> None
     page = parse(html)
     assert "card" in page.ids  # the card, sanitised, read from the folder
     assert page.ids >= SECTION_IDS
+
+
+def test_a_rule_help_is_shown_once_and_linked_after(hostile: tuple[Report, str]) -> None:
+    report, html = hostile
+    repeated = [f for f in report.findings if f.rule_id == "SW-TPL-010"]
+    assert len(repeated) == 2 and repeated[0].help
+    assert html.count(">" + repeated[0].help.splitlines()[0]) == 1
+    later = [v for v in build_page(report).safety_findings[0][1] if v.help_at]
+    assert later and f'href="#{later[0].help_at}">Why SW-TPL-010 matters' in html

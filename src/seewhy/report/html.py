@@ -127,6 +127,7 @@ class FindingView:
     occurrences: str
     evidence: tuple[EvidenceRow, ...]
     unlisted: int
+    help_at: str = ""  # anchor of the first finding of the rule, which shows its help
 
 
 @dataclass(frozen=True)
@@ -230,14 +231,18 @@ def _evidence(ev: Evidence) -> EvidenceRow:
     return EvidenceRow(place, ev.excerpt or "", ev.note or "")
 
 
-def _finding_view(f: Finding, n: int) -> FindingView:
+def _finding_view(f: Finding, n: int, first_of_rule: dict[str, str]) -> FindingView:
+    """The view of finding ``n``; a rule's help text is shown once, at its first finding."""
+    anchor = f"finding-{n}"
+    help_at = first_of_rule.setdefault(f.rule_id, anchor)
     return FindingView(
-        anchor=f"finding-{n}",
+        anchor=anchor,
         finding=f,
         headline=headline(f),
         occurrences=occurrences_text(f),
         evidence=tuple(_evidence(e) for e in f.evidence),
         unlisted=max(0, f.occurrences - len(f.evidence)),
+        help_at="" if help_at == anchor else help_at,
     )
 
 
@@ -534,8 +539,9 @@ def build_page(report: Report, *, card: str | None = None, card_path: str | None
     page.key_facts = _key_facts(report)
     ordered = sorted(report.findings, key=lambda f: -f.severity.rank)
     views: dict[str, list[FindingView]] = {}
+    first_of_rule: dict[str, str] = {}
     for n, f in enumerate(ordered):
-        views.setdefault(_section_of(f.analyzer), []).append(_finding_view(f, n))
+        views.setdefault(_section_of(f.analyzer), []).append(_finding_view(f, n, first_of_rule))
     _license(report, page, views.get("license", []))
     _openness(report, page)
     page.openness_findings = views.get("openness", [])
