@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test lint unit demo bench clean
+.PHONY: test lint unit demo bench clean browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,13 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.test-installed $(VENV)/.models-installed
+# The HTML report's browser tests drive Debian's Chromium (Playwright's own
+# browser download is not available); installed once, as root, when missing.
+browser:
+	@[ -x /usr/bin/chromium ] || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+unit: $(VENV)/.test-installed $(VENV)/.models-installed browser
 	$(VENV)/bin/pytest
 
 test: lint unit
@@ -49,6 +55,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/openness_agreement.py --quiet
 	$(PY) benchmarks/bounded.py
 	$(PY) benchmarks/inventory_scale.py
+	$(PY) benchmarks/html_report.py
 
 clean:
 	rm -rf $(VENV) reports .cache build dist src/*.egg-info

@@ -294,7 +294,11 @@ def load_safety_verdict(
     return Verdict(
         topic="load_safety",
         value="safe",
-        reason=f"all {len(coverage)} files fully checked; nothing at high or above",
+        reason=(
+            f"all {len(coverage)} files fully checked; nothing at high or above"
+            if len(coverage) != 1
+            else "the one file was fully checked; nothing at high or above"
+        ),
         analyzer=SECURITY_PREFIX,
     )
 
