@@ -479,3 +479,13 @@ def test_audit_evidence_with_the_measured_run(smol_run: dict[str, Any], tmp_path
     assert next(v for k, v in claims.items() if k.startswith("GSM8K"))["outcome"] == "not checked"
     [verdict] = [v for v in report["verdicts"] if v["topic"] == "performance"]
     assert verdict["value"] == "not-checked"
+
+
+def test_items_are_shown_by_their_own_question_not_the_shared_few_shot_preamble() -> None:
+    run, items = made_run("alpha", {0}, n=8)
+    preamble = "Question: a shared few-shot example?\nAnswer: yes\n\n" * 3
+    items = [i.model_copy(update={"prompt": preamble + i.prompt}) for i in items]
+    text = eval_text([RunView(run, items, analyze_run(run, items))])
+    wrong = [line for line in text.splitlines() if "chose " in line]
+    assert wrong and all("made-up question" in line for line in wrong), wrong
+    assert "shared few-shot example" not in text

@@ -58,6 +58,16 @@ def _one_line(text: str, limit: int = PROMPT_CHARS) -> str:
     return clip(" ".join(text.split()), limit)
 
 
+def _own_part(prompt: str, limit: int = PROMPT_CHARS) -> str:
+    """The item's own part of a prompt: its last block, after any few-shot examples.
+
+    Few-shot examples and fixed preambles come first and are the same for
+    every item, so the start of a prompt does not tell two items apart.
+    """
+    blocks = [b for b in prompt.split("\n\n") if b.strip()]
+    return _one_line(blocks[-1] if blocks else prompt, limit)
+
+
 def _p(value: float) -> str:
     return f"{value:.3g}" if value >= 0.001 else "<0.001"
 
@@ -92,7 +102,7 @@ def _item_text(ref: ItemRef) -> str:
     answer = f' answered "{_one_line(ref.answer, 40)}"' if ref.answer is not None else ""
     return (
         f'item {ref.item_id}:{answer} (target "{_one_line(ref.target, 40)}") — '
-        f"{_one_line(ref.prompt)}"
+        f"{_own_part(ref.prompt)}"
     )
 
 
@@ -167,7 +177,7 @@ def analysis_text(
             lines.append(
                 f'      item {c.item.item_id}: chose "{_one_line(c.predicted_choice, 40)}" over '
                 f'"{_one_line(c.gold_choice, 40)}" by {c.margin:.2f} — '
-                f"{_one_line(c.item.prompt, 90)}"
+                f"{_own_part(c.item.prompt, 90)}"
             )
     if a.failing:
         lines.append(

@@ -35,6 +35,7 @@ extra). Only safetensors and GGUF weights are loaded — never pickles — and
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,6 +212,10 @@ class TransformersBackend:
         self._digest_cache = digest_cache
         self._fingerprint: ModelFingerprint | None = None
         w = self._weights
+        if not sys.stderr.isatty():
+            # transformers draws tqdm bars while it dequantizes a GGUF; in a log
+            # or a pipe they are hundreds of carriage-return lines of noise.
+            transformers.utils.logging.disable_progress_bar()
         common: dict[str, Any] = {"trust_remote_code": False, "local_files_only": True}
         if w.gguf_file:
             common["gguf_file"] = w.gguf_file
