@@ -216,6 +216,7 @@ class OutputFormat(StrEnum):
     MOF = "mof"
     OSAI = "osai"
     HTML = "html"
+    CYCLONEDX = "cyclonedx"
 
 
 # File name extensions when --output is a folder.
@@ -227,6 +228,7 @@ _EXTENSIONS = {
     OutputFormat.MOF: "mof.yaml",
     OutputFormat.OSAI: "osai.yaml",
     OutputFormat.HTML: "html",
+    OutputFormat.CYCLONEDX: "cdx.json",
 }
 
 
@@ -400,8 +402,8 @@ def audit(
             "-f",
             metavar="FORMAT",
             case_sensitive=False,
-            help="text, json, md, sarif, mof (Model Openness Tool YAML), osai or html "
-            "(one self-contained page).",
+            help="text, json, md, sarif, mof (Model Openness Tool YAML), osai, html "
+            "(one self-contained page) or cyclonedx (CycloneDX 1.6 ML-BOM).",
         ),
     ] = OutputFormat.TEXT,
     output: Annotated[
@@ -479,6 +481,22 @@ def audit(
         str | None,
         typer.Option(metavar="URL", help="OIDC issuer of the expected Sigstore identity."),
     ] = None,
+    require_signature: Annotated[
+        bool,
+        typer.Option(
+            "--require-signature",
+            help="A release without model.sig is a high finding (exit 1). Checks presence "
+            "and digests; add --public-key/--certificate-chain/--identity to check who signed.",
+        ),
+    ] = False,
+    no_unsigned_files: Annotated[
+        bool,
+        typer.Option(
+            "--no-unsigned-files",
+            help="Files the signature does not cover are a high finding (exit 1), not medium; "
+            "implies --require-signature.",
+        ),
+    ] = False,
     evidence: Annotated[
         list[str] | None,
         typer.Option(
@@ -498,6 +516,7 @@ def audit(
     try:
         folder = _output_folder(sources, fmt, output)
         trust = _trust(public_key, certificate_chain, identity, oidc_issuer)
+        trust = _signature_policy(trust, require_signature, no_unsigned_files)
         limits = _limits(file_timeout, file_memory)
         if evidence:
             from seewhy._eval_commands import audit_analyzers
@@ -579,13 +598,31 @@ def _trust(
         return None
     if (identity is None) != (oidc_issuer is None):
         raise UsageError("--identity and --oidc-issuer go together")
-    from seewhy.provenance import SignatureTrust
+    from seewhy.provenance import SignatureTrust, check_trust
 
-    return SignatureTrust(
+    trust = SignatureTrust(
         public_key=public_key,
         certificate_chain=tuple(certificate_chain) if certificate_chain else None,
         identity=identity,
         oidc_issuer=oidc_issuer,
+    )
+    check_trust(trust)  # the user's key, chain and the signing extra: exit 2, before any audit
+    return trust
+
+
+def _signature_policy(
+    trust: SignatureTrust | None, require_signature: bool, no_unsigned_files: bool
+) -> SignatureTrust | None:
+    if not (require_signature or no_unsigned_files):
+        return trust
+    from dataclasses import replace
+
+    from seewhy.provenance import SignatureTrust
+
+    return replace(
+        trust or SignatureTrust(),
+        require_signature=require_signature,
+        no_unsigned_files=no_unsigned_files,
     )
 
 
@@ -617,6 +654,10 @@ def _render(report: Report, fmt: OutputFormat, *, color: bool, details: bool) ->
         return format_html(
             report, card=card[1] if card else None, card_path=card[0] if card else None
         )
+    if fmt is OutputFormat.CYCLONEDX:
+        from seewhy.report.cyclonedx import card_datasets, format_cyclonedx
+
+        return format_cyclonedx(report, datasets=card_datasets(report))
     if fmt is OutputFormat.TEXT:
         from seewhy.report.text import format_text
 
