@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -132,3 +133,66 @@ def test_each_kind_imports_its_own_machinery_and_is_analysed(tmp_path: Path) -> 
 def test_signature_analyzer_names_the_same_file_as_provenance() -> None:
     # The analyzer imports seewhy.provenance only when this file is present.
     assert signature.SIGNATURE_FILE == seewhy.provenance.SIGNATURE_FILE
+
+
+def test_parsed_data_cache_is_keyed_by_content(tmp_path: Path) -> None:
+    # The rules' TOML is parsed into a JSON cache named by the files' hash; a second
+    # load reads the cache, and what it reads equals a fresh parse of the TOML.
+    import tomllib
+    from importlib import resources
+
+    from seewhy import _datacache
+
+    env = {**os.environ, "SEEWHY_CACHE_DIR": str(tmp_path / "cache")}
+    probe = (
+        "import json; from seewhy._datacache import load_tomls; "
+        "print(json.dumps(load_tomls('seewhy.data.rules')))"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    cached = sorted((tmp_path / "cache").glob("data-seewhy.data.rules-*.json"))
+    assert len(cached) == 1
+    second = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    folder = resources.files("seewhy.data.rules")
+    fresh = {
+        item.name: tomllib.loads(item.read_text("utf-8"))
+        for item in sorted(folder.iterdir(), key=lambda t: t.name)
+        if item.name.endswith(".toml")
+    }
+    assert json.loads(first.stdout) == json.loads(second.stdout) == fresh
+    # A cache file whose name no longer matches the data is never read: a tampered
+    # file under the right name is rejected when its file list differs.
+    cached[0].write_text(json.dumps({"x.toml": {"rule": []}}))
+    assert _datacache._read(cached[0], sorted(fresh)) is None
+
+
+def test_data_cache_unwritable_folder_still_loads(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    env = {**os.environ, "SEEWHY_CACHE_DIR": str(blocker / "cache")}
+    probe = "from seewhy.report.rules import registry; print(len(registry().rules))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert int(done.stdout) > 50
+
+
+def test_license_patterns_compile_on_use_and_all_compile() -> None:
+    # Clause and base-model patterns are compiled on first use; every one of them
+    # is valid (a bad pattern in the data fails here, not in a user's audit).
+    from seewhy.analyzers.license import kb as kb_module
+    from seewhy.analyzers.license.kb import load_kb
+
+    fresh = kb_module._load_clauses()
+    assert not any("match" in vars(r) for spec in fresh for r in spec.rules)
+    kb = load_kb()
+    for spec in kb.clauses:
+        for rule in spec.rules:
+            assert rule.match.pattern == rule.source
+            assert len(rule.before) == len(rule.before_sources)
+            assert len(rule.not_before) == len(rule.not_before_sources)
+    for base in kb.base_rules:
+        assert base.pattern.pattern == base.source

@@ -8,12 +8,11 @@ Markdown help and (later) SARIF ``rules[]``.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
 
+from seewhy._datacache import load_tomls
 from seewhy.report.model import Confidence, Severity
 
 
@@ -79,10 +78,8 @@ FALLBACK_RULE = "SW-GEN-001"
 def registry() -> RuleRegistry:
     """Load the registry from the packaged data files (once), one file per analyzer."""
     entries: list[dict[str, Any]] = []
-    folder = resources.files("seewhy.data.rules")
-    for item in sorted(folder.iterdir(), key=lambda t: t.name):
-        if item.name.endswith(".toml"):
-            entries.extend(tomllib.loads(item.read_text("utf-8"))["rule"])
+    for data in load_tomls("seewhy.data.rules").values():
+        entries.extend(data["rule"])
     rules = []
     seen: set[str] = set()
     for entry in entries:

@@ -23,15 +23,15 @@ import fnmatch
 import json
 import re
 import sys
-import tomllib
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
+from seewhy._datacache import load_tomls
 from seewhy.analyzers.license.model import DocKind
 from seewhy.analyzers.license.normalize import phrase
 
@@ -109,12 +109,32 @@ class Entry:
 
 @dataclass(frozen=True)
 class ClauseRule:
-    """A pattern over normalised tokens, with conditions on what precedes it."""
+    """A pattern over normalised tokens, with conditions on what precedes it.
 
-    match: re.Pattern[str]
-    before: tuple[re.Pattern[str], ...] = ()
-    not_before: tuple[re.Pattern[str], ...] = ()
+    The patterns are kept as written and compiled on first use: most audits
+    never read a license text, so most never need them.
+    """
+
+    source: str
+    before_sources: tuple[str, ...] = ()
+    not_before_sources: tuple[str, ...] = ()
     window: int = 60
+    where: str = field(default="", compare=False)
+
+    @cached_property
+    def match(self) -> re.Pattern[str]:
+        """The clause pattern."""
+        return _compile(self.source, self.where)
+
+    @cached_property
+    def before(self) -> tuple[re.Pattern[str], ...]:
+        """Patterns one of which must precede a match (within ``window`` tokens)."""
+        return tuple(_compile(p, self.where) for p in self.before_sources)
+
+    @cached_property
+    def not_before(self) -> tuple[re.Pattern[str], ...]:
+        """Patterns none of which may precede a match."""
+        return tuple(_compile(p, self.where) for p in self.not_before_sources)
 
 
 @dataclass(frozen=True)
@@ -143,11 +163,16 @@ class Addon:
 
 @dataclass(frozen=True)
 class BaseRule:
-    """Model ids that match ``pattern`` carry license ``license``."""
+    """Model ids that match ``pattern`` carry license ``license`` (compiled on first use)."""
 
-    pattern: re.Pattern[str]
+    source: str
     license: str
     note: str = ""
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """The model-id pattern."""
+        return _compile(self.source, "base_models.toml")
 
 
 @dataclass(frozen=True)
@@ -314,13 +339,14 @@ def normalize_url(url: str) -> str:
 # ------------------------------------------------------------------- loading
 
 
-def _data_files(suffix: str) -> list[tuple[str, str]]:
-    folder = resources.files(DATA_PACKAGE)
-    return sorted(
-        (item.name, item.read_text("utf-8"))
-        for item in folder.iterdir()
-        if item.name.endswith(suffix)
-    )
+def _toml(name: str) -> dict[str, Any]:
+    """One of the knowledge base's TOML files, parsed (see :mod:`seewhy._datacache`)."""
+    return _tomls()[name]
+
+
+@cache
+def _tomls() -> dict[str, dict[str, Any]]:
+    return load_tomls(DATA_PACKAGE)
 
 
 def _strs(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -407,10 +433,10 @@ _NOT_ENTRIES = ("clauses.toml", "base_models.toml", "references.toml", "modifica
 
 def _load_entries(spdx: Mapping[str, SpdxRecord]) -> tuple[Entry, ...]:
     raws: list[dict[str, Any]] = []
-    for name, text in _data_files(".toml"):
+    for name, data in _tomls().items():
         if name in _NOT_ENTRIES:
             continue
-        raws.extend(tomllib.loads(text).get("license", []))
+        raws.extend(data.get("license", []))
     by_id = {str(r["id"]): r for r in raws}
     if len(by_id) != len(raws):
         raise ValueError("a license id is defined twice in data/licenses/")
@@ -454,9 +480,7 @@ def _load_spdx() -> tuple[dict[str, SpdxRecord], dict[str, str]]:
 @cache
 def _base_models_toml() -> dict[str, Any]:
     """``base_models.toml``, parsed once (SPDX families and base-model rules)."""
-    return tomllib.loads(
-        resources.files(DATA_PACKAGE).joinpath("base_models.toml").read_text("utf-8")
-    )
+    return _toml("base_models.toml")
 
 
 def _compile(pattern: str, where: str) -> re.Pattern[str]:
@@ -473,16 +497,17 @@ def _space_anchor(pattern: str) -> str:
 
 
 def _load_clauses() -> tuple[ClauseSpec, ...]:
-    raw = tomllib.loads(resources.files(DATA_PACKAGE).joinpath("clauses.toml").read_text("utf-8"))
+    raw = _toml("clauses.toml")
     specs: list[ClauseSpec] = []
     for tag in raw["tag"]:
         where = f"clauses.toml tag {tag['id']}"
         rules = tuple(
             ClauseRule(
-                match=_compile(_space_anchor(r["match"]), where),
-                before=tuple(_compile(p, where) for p in _strs(r, "before")),
-                not_before=tuple(_compile(p, where) for p in _strs(r, "not_before")),
+                source=_space_anchor(r["match"]),
+                before_sources=_strs(r, "before"),
+                not_before_sources=_strs(r, "not_before"),
                 window=int(r.get("window", 60)),
+                where=where,
             )
             for r in tag["rule"]
         )
@@ -502,8 +527,7 @@ def _load_clauses() -> tuple[ClauseSpec, ...]:
 def _load_base_rules() -> tuple[BaseRule, ...]:
     raw = _base_models_toml()
     return tuple(
-        BaseRule(_compile(r["pattern"], "base_models.toml"), r["license"], r.get("note", ""))
-        for r in raw.get("base", [])
+        BaseRule(r["pattern"], r["license"], r.get("note", "")) for r in raw.get("base", [])
     )
 
 
@@ -560,9 +584,7 @@ def _index(
 
 
 def _load_references() -> References:
-    raw = tomllib.loads(
-        resources.files(DATA_PACKAGE).joinpath("references.toml").read_text("utf-8")
-    )
+    raw = _toml("references.toml")
     return References(
         triggers=tuple(sorted(_phrases(raw, "triggers"), key=len, reverse=True)),
         line_triggers=tuple(sorted(_phrases(raw, "line_triggers"), key=len, reverse=True)),
@@ -575,9 +597,7 @@ def _load_references() -> References:
 
 
 def _load_modifications() -> tuple[tuple[Addon, ...], dict[str, int]]:
-    raw = tomllib.loads(
-        resources.files(DATA_PACKAGE).joinpath("modifications.toml").read_text("utf-8")
-    )
+    raw = _toml("modifications.toml")
     addons = tuple(
         Addon(
             id=str(a["id"]),
