@@ -7,6 +7,7 @@ independently of the readers.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
 import subprocess
@@ -173,8 +174,7 @@ def test_lmeval_line_over_the_limit(tmp_path: Path) -> None:
 
 def raw_eval_member(path: Path, name: str) -> Any:
     """A member of an .eval zip, read with zipfile's own metadata and the zstandard module."""
-    import zstandard
-
+    zstandard: Any = importlib.import_module("zstandard")
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo(name)
         assert info.compress_type == 93  # Zstandard, which zipfile cannot inflate before 3.14

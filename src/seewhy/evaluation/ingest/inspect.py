@@ -26,6 +26,7 @@ members are inflated no further than their declared size.
 
 from __future__ import annotations
 
+import importlib
 import re
 import struct
 import zipfile
@@ -101,7 +102,8 @@ def read_inspect_json(path: Path, limits: IngestLimits = DEFAULT_LIMITS) -> Inge
 
 def _zstandard() -> Any:
     try:
-        import zstandard
+        # Optional, and typed as Any so this module checks with or without it.
+        zstandard: Any = importlib.import_module("zstandard")
     except ImportError as exc:
         raise IngestError(
             "this .eval log is compressed with Zstandard (zip method 93), which Python's "
