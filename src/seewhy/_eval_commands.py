@@ -476,6 +476,89 @@ def eval_run(
     raise typer.Exit(_exit_code(views))
 
 
+# ------------------------------------------------------------ contamination
+
+
+@eval_app.command("contamination", cls=_Command)
+def eval_contamination(
+    model: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODEL",
+            help="A GGUF file or Hugging Face folder (transformers), or a served model id "
+            "(openai).",
+            show_default=False,
+        ),
+    ],
+    tasks: TasksOption = None,
+    backend: BackendOption = BackendChoice.TRANSFORMERS,
+    base_url: BaseUrlOption = None,
+    model_id: ModelIdOption = None,
+    limit: LimitOption = None,
+    seed: SeedOption = None,
+    k: Annotated[
+        float,
+        typer.Option("--k", metavar="K", help="Share of least likely tokens averaged (Min-K%)."),
+    ] = 0.2,
+    perturbation: Annotated[
+        str,
+        typer.Option(
+            "--perturbation",
+            metavar="SCHEME",
+            help="The controls: numbers (each number replaced) or shuffle (words shuffled "
+            "within sentences).",
+        ),
+    ] = "numbers",
+    concurrency: ConcurrencyOption = 8,
+    batch_size: BatchOption = 8,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "float32",
+    store: StoreOption = None,
+    fmt: FormatOption = EvalFormat.TEXT,
+    output: OutputOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Probe for benchmark contamination: Min-K% Prob of items against perturbed copies."""
+    from seewhy.evaluation.contamination import PERTURBATIONS, probe_json, probe_task, probe_text
+    from seewhy.evaluation.tasks import DEFAULT_SEED, load_task
+
+    with _errors_exit():
+        names = _task_names(tasks)
+        if not names:
+            raise UsageError("--tasks is required (for example --tasks gsm8k)")
+        _check_numbers(limit, None, concurrency, batch_size)
+        if perturbation not in PERTURBATIONS:
+            raise UsageError(f"--perturbation must be one of {', '.join(PERTURBATIONS)}")
+        if not 0 < k <= 1:
+            raise UsageError(f"--k must be in (0, 1], not {k}")
+        if output is not None:
+            from seewhy._commands import _check_output_file
+
+            _check_output_file(output)
+        loaded = [load_task(name, num_fewshot=0) for name in names]
+        spec = _BackendSpec(backend, base_url, model_id, concurrency, batch_size, device, dtype)
+        with _open_store(store) as db:  # the weights' digest cache
+            built = spec.build(model, db)
+            try:
+                probes = [
+                    probe_task(
+                        task,
+                        built,
+                        limit=limit,
+                        seed=DEFAULT_SEED if seed is None else seed,
+                        k=k,
+                        scheme=perturbation,
+                    )
+                    for task in loaded
+                ]
+                fingerprint = built.fingerprint()
+            finally:
+                _close(built)
+        render = probe_json if fmt is EvalFormat.JSON else probe_text
+        _write(render(probes, fingerprint), output)
+    raise typer.Exit(EXIT_INCONCLUSIVE if any(p.errors for p in probes) else EXIT_OK)
+
+
 # ------------------------------------------------------------------- ingest
 
 
