@@ -224,7 +224,14 @@ class KnowledgeBase:
     addons: tuple[Addon, ...] = ()
     equivalents: Mapping[str, int] = field(default_factory=dict)  # token -> class
     _keys: Mapping[str, Entry] = field(default_factory=dict, repr=False)
-    _mentions: Mapping[str, tuple[tuple[str, Entry], ...]] = field(default_factory=dict, repr=False)
+    # Name phrases by first word; an SPDX-only license is kept as its record and made an
+    # entry the first time its first word is looked up (most never are).
+    _mentions: Mapping[str, tuple[tuple[str, Entry | SpdxRecord], ...]] = field(
+        default_factory=dict, repr=False
+    )
+    _mention_entries: dict[str, tuple[tuple[str, Entry], ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     # --------------------------------------------------------------- lookups
 
@@ -273,7 +280,18 @@ class KnowledgeBase:
 
     def mentions_from(self, first: str) -> tuple[tuple[str, Entry], ...]:
         """Name phrases (matching form) that begin with token ``first``, longest first."""
-        return self._mentions.get(first, ())
+        done = self._mention_entries.get(first)
+        if done is not None:
+            return done
+        found = self._mentions.get(first)
+        if found is None:
+            return ()
+        done = tuple(
+            (words, e if isinstance(e, Entry) else spdx_entry(e, self.spdx_families))
+            for words, e in found
+        )
+        self._mention_entries[first] = done  # bounded: one per key of the index
+        return done
 
     def without_fingerprints(self) -> KnowledgeBase:
         """The same knowledge base with no reference fingerprints (phrases only)."""
@@ -554,8 +572,8 @@ def _load_fingerprints() -> tuple[tuple[Fingerprint, ...], int, int]:
 
 
 def _index(
-    entries: tuple[Entry, ...], spdx: Mapping[str, SpdxRecord], families: Mapping[str, str]
-) -> tuple[dict[str, Entry], dict[str, tuple[tuple[str, Entry], ...]]]:
+    entries: tuple[Entry, ...], spdx: Mapping[str, SpdxRecord]
+) -> tuple[dict[str, Entry], dict[str, tuple[tuple[str, Entry | SpdxRecord], ...]]]:
     """Lookup keys (ids, Hub ids, names) and prose names, by first word."""
     keys: dict[str, Entry] = {}
     for entry in entries:  # later keys never override earlier ones
@@ -564,7 +582,7 @@ def _index(
     for entry in entries:
         for words in (phrase(entry.name), *entry.titles, *entry.mentions):
             keys.setdefault("~" + words, entry)
-    mentions: dict[str, list[tuple[str, Entry]]] = {}
+    mentions: dict[str, list[tuple[str, Entry | SpdxRecord]]] = {}
     for entry in entries:
         names = {*entry.mentions, *(phrase(a) for a in entry.aliases if len(a) > 3)}
         if entry.id.lower() in spdx:
@@ -577,9 +595,7 @@ def _index(
         words = phrase(record.id)
         if key in curated or record.deprecated or len(words) < 3 or words.isdigit():
             continue
-        mentions.setdefault(words.split(" ", 1)[0], []).append(
-            (words, spdx_entry(record, families))
-        )
+        mentions.setdefault(words.split(" ", 1)[0], []).append((words, record))
     return keys, {k: tuple(sorted(v, key=lambda p: -len(p[0]))) for k, v in mentions.items()}
 
 
@@ -621,7 +637,7 @@ def load_kb() -> KnowledgeBase:
     """Load the knowledge base from the packaged data (once per process)."""
     spdx, families = _load_spdx()
     entries = _load_entries(spdx)
-    keys, mentions = _index(entries, spdx, families)
+    keys, mentions = _index(entries, spdx)
     fingerprints, shingle, mod = _load_fingerprints()
     addons, equivalents = _load_modifications()
     return KnowledgeBase(
