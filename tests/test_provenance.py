@@ -30,6 +30,7 @@ from seewhy.provenance import (
     BundleError,
     SignatureStatus,
     SignatureTrust,
+    SignatureTrustError,
     build_manifest,
     format_manifest,
     parse_bundle,
@@ -264,12 +265,15 @@ def test_without_model_signing_the_signature_is_unverified(
     root = _release(tmp_path / "rel", FILES)
     _write_bundle(root, _bundle(_statement(root, list(FILES))))
     _hide_model_signing(monkeypatch)
-    result = verify_signature(open_release(root), SignatureTrust(public_key=tmp_path / "k.pub"))
+    result = verify_signature(open_release(root))
     assert result is not None
     assert result.status is SignatureStatus.UNVERIFIED
     assert result.library_problem is not None
     assert result.status_text.startswith("unverified: model-signing not installed")
     assert not result.verified
+    # asked to verify, it cannot: the tool's input error, never a quiet "unverified"
+    with pytest.raises(SignatureTrustError, match="model-signing not installed"):
+        verify_signature(open_release(root), SignatureTrust(public_key=tmp_path / "k.pub"))
 
 
 def test_without_model_signing_a_changed_file_still_fails(
@@ -509,11 +513,11 @@ def test_tampered_file_fails(tmp_path: Path, ms: Any, keys: tuple[Path, Path]) -
     ours = verify_signature(open_release(root), trust)
     assert ours is not None and ours.status is SignatureStatus.FAILED
     assert ours.changed == ("tokenizer/vocab.txt",)
-    # Without hashing first, model-signing finds it itself.
+    # Without --hash, verifying still hashes the signed files (seewhy's own sha256).
     theirs = verify_signature(open_release(root), trust, hash_files=False)
     assert theirs is not None and theirs.status is SignatureStatus.FAILED
-    assert "tokenizer/vocab.txt" in theirs.reason
-    assert theirs.checked_by is not None and "model-signing" in theirs.checked_by
+    assert theirs.changed == ("tokenizer/vocab.txt",)
+    assert theirs.reason == "1 signed file(s) changed since signing: 'tokenizer/vocab.txt'"
 
 
 def test_forged_manifest_fails_the_signature(

@@ -28,16 +28,15 @@ import hashlib
 import importlib
 import io
 import json
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from seewhy.audit import Progress, hash_release
-from seewhy.errors import ReleaseError, ReleaseIncompleteError, ReleaseReadError
-from seewhy.release.model import FileKind, Release, ReleaseFile, os_name
+from seewhy.errors import ReleaseError, ReleaseIncompleteError, ReleaseReadError, UsageError
+from seewhy.release.model import FileKind, Release, os_name
 
 MANIFEST_VERSION = 1
 ManifestStyle = Literal["json", "sha256sum"]
@@ -183,6 +182,12 @@ class SignatureTrust:
     system's roots) or ``identity`` with ``oidc_issuer`` (Sigstore keyless
     signing). Sigstore verification fetches Sigstore's trust root over the
     network unless ``trust_config`` names a local client trust configuration.
+
+    Policy: with any trust anchor, ``require_signature`` or ``no_unsigned_files``
+    a release without a signature is a high finding; ``no_unsigned_files``
+    also makes files outside the signed manifest a high finding (medium
+    otherwise). ``require_signature`` alone checks presence and digests, not
+    who signed.
     """
 
     public_key: Path | None = None
@@ -190,6 +195,13 @@ class SignatureTrust:
     identity: str | None = None
     oidc_issuer: str | None = None
     trust_config: Path | None = None
+    require_signature: bool = False
+    no_unsigned_files: bool = False
+
+    @property
+    def requires_signature(self) -> bool:
+        """True when a release without a signature fails: a trust anchor or a policy asks."""
+        return self.method is not None or self.require_signature or self.no_unsigned_files
 
     @property
     def method(self) -> str | None:
@@ -255,6 +267,13 @@ class SignatureResult:
         return f"{self.status.value}: {self.reason}"
 
 
+class SignatureTrustError(UsageError):
+    """The user's verification input cannot be used (key, chain, missing extra).
+
+    An input error (the CLI exits 2), never a finding against the release.
+    """
+
+
 class BundleError(ValueError):
     """A ``model.sig`` that is not a model-signing Sigstore bundle."""
 
@@ -278,42 +297,59 @@ def verify_signature(
 ) -> SignatureResult | None:
     """Check the release's ``model.sig``; None when the release has none.
 
-    The bundle is parsed here (bounded, no optional dependency): a malformed
-    one, a manifest inconsistent with its own root digest, a signed file that
-    is missing or whose sha256 differs all fail the signature without any
-    key. With ``hash_files`` the release's files are hashed for that check;
-    without it only digests the audit already computed are compared.
+    For a folder the signature is ``model.sig`` at its root; for a single file,
+    a ``model.sig`` beside it (the file must be listed in it, as ``.`` when the
+    file was signed on its own or by its name when its folder was signed).
+
+    The bundle is parsed here (bounded, no optional dependency) and its signed
+    manifest compared with the release's own sha256 digests, so every changed,
+    missing or added file is named from data, never from an error message. With
+    ``hash_files``, or whenever ``trust`` names a key, chain or identity, the
+    signed files are hashed (once: digests the audit already computed are
+    reused); otherwise only digests already computed are compared.
 
     The signer is authenticated only by the ``model-signing`` library (an
-    optional extra, imported lazily) against ``trust``; without the library or
-    without a trust anchor the result is *unverified*, with the reason.
+    optional extra, imported lazily) against ``trust``: it checks the signature
+    over the signed manifest, whose digests seewhy compares with its own
+    (manifests of shards or of other hash types are hashed by model-signing).
+    Without a trust anchor the result is *unverified*. Raises
+    :class:`SignatureTrustError` when the user's trust input cannot be used (a
+    missing or non-PEM key, a chain that is not PEM certificates, the library
+    missing): that is an input error, not something wrong with the release.
     """
-    if release.source_kind != "folder":
-        return None
-    sig_file = release.file(SIGNATURE_FILE)
-    if sig_file is None:
-        return None
-    if sig_file.size > MAX_SIGNATURE_BYTES:
-        return _failed(
-            f"{SIGNATURE_FILE} is {sig_file.size:,} bytes, over the "
-            f"{MAX_SIGNATURE_BYTES:,}-byte cap for a signature bundle"
-        )
+    loaded = _load_signature(release)
+    if loaded is None or isinstance(loaded, SignatureResult):
+        return loaded
+    sig_path, raw = loaded
     try:
-        raw = release.read_head(sig_file, MAX_SIGNATURE_BYTES)
         bundle = parse_bundle(raw)
-    except ReleaseReadError as exc:
-        return _failed(f"{SIGNATURE_FILE} could not be read: {exc.reason}")
     except BundleError as exc:
         return _failed(f"{SIGNATURE_FILE} is not a model-signing Sigstore bundle: {exc}")
 
-    signed = {r.path for r in bundle.resources}
-    covered = sorted(signed)
+    single = release.source_kind == "file"
+    signed = _signed_paths(release, bundle)  # resource name -> release path
+    paths = set(signed.values())
     present = {f.path for f in release.files}
-    missing = tuple(p for p in covered if p not in present)
-    not_covered = tuple(
-        f.path for f in release.files if f.path not in signed and not _not_release_content(f.path)
+    covered = tuple(sorted(p for p in paths if p in present))
+    missing = () if single else tuple(sorted(p for p in paths if p not in present))
+    not_covered = (
+        ()
+        if single
+        else tuple(
+            f.path
+            for f in release.files
+            if f.path not in paths and not _not_release_content(f.path)
+        )
     )
-    changed, checked = _compare_digests(release, bundle, hash_files)
+    verify_now = trust is not None and trust.method is not None
+    own_digests = _sha256_manifest(bundle)
+    changed: tuple[str, ...] = ()
+    unreadable: tuple[str, ...] = ()
+    checked = 0
+    if own_digests:
+        changed, unreadable, checked = _compare_digests(
+            release, bundle, signed, hash_files or verify_now
+        )
     base = SignatureResult(
         path=SIGNATURE_FILE,
         status=SignatureStatus.UNVERIFIED,
@@ -322,7 +358,7 @@ def verify_signature(
         signer=bundle.signer,
         model_name=bundle.model_name,
         serialization=str(bundle.serialization.get("method") or "") or None,
-        covered=tuple(p for p in covered if p in present),
+        covered=covered,
         not_covered=not_covered,
         changed=changed,
         missing=missing,
@@ -330,20 +366,31 @@ def verify_signature(
         parsed=True,
         resources=bundle.resources,
     )
-
+    if single and not covered:
+        return _with(
+            base,
+            SignatureStatus.FAILED,
+            f"the {SIGNATURE_FILE} beside {release.files[0].path} does not list that file",
+            "seewhy",
+        )
     inconsistency = _root_digest_problem(bundle)
     if inconsistency:
         return _with(base, SignatureStatus.FAILED, inconsistency, "seewhy")
     if missing or changed:
-        parts = []
-        if changed:
-            parts.append(f"{len(changed)} signed file(s) changed since signing: {_few(changed)}")
-        if missing:
-            parts.append(f"{len(missing)} signed file(s) missing: {_few(missing)}")
-        return _with(base, SignatureStatus.FAILED, "; ".join(parts), "seewhy digest comparison")
+        return _with(base, SignatureStatus.FAILED, _digest_reason(changed, missing), _SEEWHY)
+    if verify_now and unreadable:
+        return _with(
+            base,
+            SignatureStatus.FAILED,
+            f"{len(unreadable)} signed file(s) could not be read to check their digest: "
+            f"{_few(unreadable)}",
+            _SEEWHY,
+        )
 
     problem = _model_signing_problem()
     if problem is not None:
+        if verify_now:
+            raise SignatureTrustError(f"cannot verify {SIGNATURE_FILE}: {problem}")
         return replace(
             base, status=SignatureStatus.UNVERIFIED, reason=problem, library_problem=problem
         )
@@ -357,18 +404,123 @@ def verify_signature(
             "no trusted public key, certificate chain or Sigstore identity was given" + matched,
             None,
         )
+    if bundle.method != trust.method:
+        return _with(base, SignatureStatus.FAILED, _kind_mismatch(bundle.method, trust), "seewhy")
+    check_trust(trust)
     version = _model_signing_version()
     checked_by = f"model-signing {version} ({trust.method})"
     try:
-        _run_model_signing(release, bundle, trust, not_covered)
+        verified = _verified_resources(sig_path, trust)
+    except SignatureTrustError:
+        raise
     except Exception as exc:  # model-signing reports every failure as an exception
         return _with(base, SignatureStatus.FAILED, _failure_reason(exc), checked_by)
+    if verified != [(r.name, r.digest) for r in bundle.resources]:
+        return _with(
+            base,
+            SignatureStatus.FAILED,
+            "the manifest model-signing verified differs from the one in the bundle",
+            checked_by,
+        )
+    if not own_digests:  # shards or another hash type: model-signing hashes the signed files
+        try:
+            changed, missing = _model_signing_digests(release, bundle, signed)
+        except Exception as exc:
+            return _with(base, SignatureStatus.FAILED, _failure_reason(exc), checked_by)
+        if changed or missing:
+            return _with(
+                replace(base, changed=changed, missing=missing),
+                SignatureStatus.FAILED,
+                _digest_reason(changed, missing),
+                checked_by,
+            )
+        checked_by += ", digests by model-signing"
+    else:
+        checked_by += ", digests by seewhy (sha256)"
     return _with(
         base,
         SignatureStatus.VERIFIED,
         f"signature verified by {checked_by}; {len(base.covered)} file(s) match it",
         checked_by,
     )
+
+
+_SEEWHY = "seewhy digest comparison"
+_KINDS = {
+    "key": ("a public key", "--public-key"),
+    "certificate": ("a certificate", "--certificate-chain"),
+    "sigstore": ("Sigstore (keyless)", "--identity with --oidc-issuer"),
+}
+
+
+def _kind_mismatch(method: str, trust: SignatureTrust) -> str:
+    given = _KINDS.get(trust.method or "", ("", "?"))[1]
+    if method not in _KINDS:
+        return (
+            f"{SIGNATURE_FILE} names neither a public key nor a certificate, so it cannot be "
+            f"verified with {given}"
+        )
+    kind, option = _KINDS[method]
+    return (
+        f"{SIGNATURE_FILE} is signed with {kind}; verify it with {option} "
+        f"(seewhy was given {given}, which cannot verify this kind of signature)"
+    )
+
+
+def _digest_reason(changed: Sequence[str], missing: Sequence[str]) -> str:
+    parts = []
+    if changed:
+        parts.append(f"{len(changed)} signed file(s) changed since signing: {_few(changed)}")
+    if missing:
+        parts.append(f"{len(missing)} signed file(s) missing: {_few(missing)}")
+    return "; ".join(parts)
+
+
+def _load_signature(release: Release) -> tuple[Path, bytes] | SignatureResult | None:
+    """The signature's path and bytes (bounded), a failure, or None when there is none."""
+    if release.source_kind == "folder":
+        sig_file = release.file(SIGNATURE_FILE)
+        if sig_file is None:
+            return None
+        if sig_file.size > MAX_SIGNATURE_BYTES:
+            return _too_big(sig_file.size)
+        try:
+            return release.root / SIGNATURE_FILE, release.read_head(sig_file, MAX_SIGNATURE_BYTES)
+        except ReleaseReadError as exc:
+            return _failed(f"{SIGNATURE_FILE} could not be read: {exc.reason}")
+    if len(release.files) != 1 or release.files[0].path == SIGNATURE_FILE:
+        return None
+    path = release.root / SIGNATURE_FILE
+    try:
+        if not path.is_file():
+            return None
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_SIGNATURE_BYTES + 1)
+    except OSError as exc:
+        return _failed(f"the {SIGNATURE_FILE} beside the file could not be read: {exc}")
+    if len(raw) > MAX_SIGNATURE_BYTES:
+        return _too_big(len(raw))
+    release.meter.add(len(raw), None)
+    return path, raw
+
+
+def _too_big(size: int) -> SignatureResult:
+    return _failed(
+        f"{SIGNATURE_FILE} is {size:,} bytes or more, over the "
+        f"{MAX_SIGNATURE_BYTES:,}-byte cap for a signature bundle"
+    )
+
+
+def _signed_paths(release: Release, bundle: _Bundle) -> dict[str, str]:
+    """Each signed resource's name and the release path it stands for.
+
+    For a single-file release only the entries for that file count: ``.`` (the
+    file signed on its own) or its own name (its folder signed).
+    """
+    if release.source_kind != "file":
+        return {r.name: r.path for r in bundle.resources}
+    name = release.files[0].path
+    return {r.name: name for r in bundle.resources if r.path in (".", name)}
 
 
 def _failed(reason: str) -> SignatureResult:
@@ -645,41 +797,111 @@ def _oidc_issuer(cert: Any, x509: Any) -> str | None:
 # --------------------------------------------------------------------- digests
 
 
-def _compare_digests(
-    release: Release, bundle: _Bundle, hash_files: bool
-) -> tuple[tuple[str, ...], int]:
-    """Signed files whose sha256 differs from the signed one, and how many were compared.
+def _sha256_manifest(bundle: _Bundle) -> bool:
+    """True when seewhy's own whole-file sha256 digests can check every signed file."""
+    return bundle.serialization.get("method") == "files" and all(
+        r.algorithm.lower() in ("sha256", "sha-256") for r in bundle.resources
+    )
 
-    Only whole-file sha256 manifests can be compared without model-signing.
+
+def _compare_digests(
+    release: Release, bundle: _Bundle, signed: dict[str, str], hash_files: bool
+) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """Signed files whose sha256 differs, signed files that could not be read, and
+    how many digests were compared. Each file is hashed at most once per release
+    (:meth:`Release.sha256` keeps the digest), so an audit with ``--hash`` reads
+    every file once for both the report and the signature.
     """
-    if bundle.serialization.get("method") != "files":
-        return (), 0
     changed: list[str] = []
+    unreadable: list[str] = []
     checked = 0
-    files = {f.path: f for f in release.files}
     for resource in bundle.resources:
-        if resource.algorithm.lower() not in ("sha256", "sha-256"):
+        path = signed.get(resource.name)
+        file = release.file(path) if path is not None else None
+        if file is None:
             continue
-        file = files.get(resource.path)
-        if file is None or file.kind is FileKind.UNREADABLE:
+        if file.kind is FileKind.UNREADABLE:
+            unreadable.append(file.path)
             continue
-        digest = _sha256_of(release, file, hash_files)
+        digest = release.known_sha256(file)
+        if digest is None and hash_files:
+            try:
+                digest = release.sha256(file)
+            except ReleaseReadError:
+                unreadable.append(file.path)
+                continue
         if digest is None:
             continue
         checked += 1
         if digest != resource.digest:
-            changed.append(resource.path)
-    return tuple(sorted(changed)), checked
+            changed.append(file.path)
+    return tuple(sorted(set(changed))), tuple(sorted(set(unreadable))), checked
 
 
-def _sha256_of(release: Release, file: ReleaseFile, hash_files: bool) -> str | None:
-    known = release.known_sha256(file)
-    if known is not None or not hash_files:
-        return known
+# --------------------------------------------------------------------- trust input
+
+
+def check_trust(trust: SignatureTrust) -> None:
+    """Check the user's own verification input before any release is read.
+
+    Raises :class:`SignatureTrustError` (an input error) when verification is
+    asked for but cannot be done: the ``signing`` extra is not installed, the
+    public key file is missing, unreadable or not a PEM elliptic-curve public
+    key, or a certificate chain file is not PEM certificates.
+    """
+    if trust.method is None:
+        return
+    problem = _model_signing_problem()
+    if problem is not None:
+        raise SignatureTrustError(f"cannot verify model signatures: {problem}")
+    if trust.public_key is not None:
+        raw = _trust_file(trust.public_key, "--public-key")
+        serialization = _optional("cryptography.hazmat.primitives.serialization")
+        ec = _optional("cryptography.hazmat.primitives.asymmetric.ec")
+        try:
+            key = serialization.load_pem_public_key(raw)
+        except (ValueError, TypeError) as exc:
+            raise SignatureTrustError(
+                f"the --public-key file {trust.public_key} is not a PEM public key "
+                f"({' '.join(str(exc).split())[:200]})"
+            ) from None
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise SignatureTrustError(
+                f"the --public-key file {trust.public_key} holds a {type(key).__name__}; "
+                "model signatures made with a key use an elliptic-curve (EC) key"
+            )
+    for path in trust.certificate_chain or ():
+        raw = _trust_file(path, "--certificate-chain")
+        x509 = _optional("cryptography.x509")
+        try:
+            x509.load_pem_x509_certificates(raw)
+        except ValueError:
+            raise SignatureTrustError(
+                f"the --certificate-chain file {path} holds no PEM certificate"
+            ) from None
+    if trust.trust_config is not None:
+        _trust_file(trust.trust_config, "the Sigstore trust configuration")
+
+
+MAX_TRUST_FILE = 1024 * 1024
+
+
+def _trust_file(path: Path, option: str) -> bytes:
     try:
-        return release.sha256(file)
-    except ReleaseReadError:
-        return None
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_TRUST_FILE + 1)
+    except FileNotFoundError:
+        raise SignatureTrustError(f"the {option} file {path} does not exist") from None
+    except OSError as exc:
+        raise SignatureTrustError(
+            f"the {option} file {path} cannot be read: {exc.strerror or exc}"
+        ) from None
+    if len(raw) > MAX_TRUST_FILE:
+        raise SignatureTrustError(
+            f"the {option} file {path} is over {MAX_TRUST_FILE:,} bytes; "
+            "a PEM key or chain is a few kilobytes"
+        )
+    return raw
 
 
 # --------------------------------------------------------------------- model-signing
@@ -711,13 +933,48 @@ def _model_signing_version() -> str:
         return "(unknown version)"
 
 
-def _run_model_signing(
-    release: Release, bundle: _Bundle, trust: SignatureTrust, not_covered: Iterable[str]
-) -> None:
-    """Verify with model-signing; raises whatever it raises when verification fails."""
-    ms_hashing = _optional("model_signing.hashing")
-    ms_verifying = _optional("model_signing.verifying")
+def _verified_resources(sig_path: Path, trust: SignatureTrust) -> list[tuple[str, str]]:
+    """The signed manifest, as model-signing verified it: (name, hex digest) in order.
 
+    model-signing checks the signature over the manifest (its own cryptography,
+    against the user's key, chain or identity) and returns it; the files are
+    not hashed here. ``Config.verify`` would hash them again, so the verifier
+    it configures is used directly (model-signing 1.x keeps it as
+    ``Config._verifier`` and reads bundles with its ``Signature`` classes).
+    """
+    ms_verifying = _optional("model_signing.verifying")
+    config = ms_verifying.Config()
+    if trust.method == "key":
+        config.use_elliptic_key_verifier(public_key=trust.public_key)
+        reader = getattr(ms_verifying, "sigstore_pb", None)
+    elif trust.method == "certificate":
+        config.use_certificate_verifier(certificate_chain=trust.certificate_chain or ())
+        reader = getattr(ms_verifying, "sigstore_pb", None)
+    else:
+        config.use_sigstore_verifier(
+            identity=trust.identity, oidc_issuer=trust.oidc_issuer, trust_config=trust.trust_config
+        )
+        reader = getattr(ms_verifying, "sigstore", None)
+    verifier = getattr(config, "_verifier", None)
+    if verifier is None or reader is None or not hasattr(reader, "Signature"):
+        raise SignatureTrustError(
+            f"model-signing {_model_signing_version()} is not a version seewhy can drive "
+            "(it needs model-signing 1.x); install seewhy[signing] again"
+        )
+    # model-signing prints a warning for old bundles; an analyzer must not print.
+    with contextlib.redirect_stdout(io.StringIO()):
+        manifest = verifier.verify(reader.Signature.read(sig_path))
+    return [
+        (str(rd.identifier), str(rd.digest.digest_hex)) for rd in manifest.resource_descriptors()
+    ]
+
+
+def _model_signing_digests(
+    release: Release, bundle: _Bundle, signed: dict[str, str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Hash the signed files with model-signing (shards, non-sha256 hashes) and
+    compare with the signed manifest: (changed, missing) release paths."""
+    ms_hashing = _optional("model_signing.hashing")
     ser = bundle.serialization
     hashing = ms_hashing.Config()
     algorithm = str(ser.get("hash_type") or "sha256")
@@ -731,54 +988,33 @@ def _run_model_signing(
             allow_symlinks=allow_symlinks,
         )
     else:
-        hashing.use_file_serialization(
-            hashing_algorithm=algorithm,
-            allow_symlinks=allow_symlinks,
-        )
-    # Files the signature does not cover are reported separately (not a failure),
-    # and so are folders seewhy does not list; leave them all out of the hashing.
-    signed = {r.path for r in bundle.resources}
-    unlisted = [
-        folder
-        for folder in (".hg", ".svn", HF_LOCAL_CACHE.rstrip("/"))
-        if not any(p == folder or p.startswith(folder + "/") for p in signed)
-    ]
-    ignored = [SIGNATURE_FILE, *not_covered, *unlisted, *_str_list(ser.get("ignore_paths"))]
-    git_signed = any(p.split("/", 1)[0] in GIT_PATHS for p in signed)
-    hashing.set_ignored_paths(paths=ignored, ignore_git_paths=not git_signed)
-
-    config = ms_verifying.Config().set_hashing_config(hashing)
-    if ser.get("method") == "files":
-        # Hash exactly the signed files (shard names are not paths, so not for shards).
-        config.set_ignore_unsigned_files(True)
-    method = trust.method
-    if method == "key":
-        assert trust.public_key is not None
-        config.use_elliptic_key_verifier(public_key=trust.public_key)
-    elif method == "certificate":
-        config.use_certificate_verifier(certificate_chain=trust.certificate_chain or ())
+        hashing.use_file_serialization(hashing_algorithm=algorithm, allow_symlinks=allow_symlinks)
+    paths = sorted({p for p in signed.values() if release.file(p) is not None})
+    missing = tuple(sorted(set(signed.values()) - set(paths)))
+    if release.source_kind == "file" and any(r.path == "." for r in bundle.resources):
+        model_path = release.files[0].abs_path
+        files: list[Path] | None = None
     else:
-        assert trust.identity is not None and trust.oidc_issuer is not None
-        config.use_sigstore_verifier(
-            identity=trust.identity, oidc_issuer=trust.oidc_issuer, trust_config=trust.trust_config
-        )
-    # model-signing prints a warning for old bundles; an analyzer must not print.
-    with contextlib.redirect_stdout(io.StringIO()):
-        config.verify(release.root, release.root / SIGNATURE_FILE)
+        model_path = release.root
+        files = [release.root / p for p in paths]
+    if files is not None and not files:
+        return (), missing
+    actual = hashing.hash(model_path, files_to_hash=files)
+    got = {str(rd.identifier): str(rd.digest.digest_hex) for rd in actual.resource_descriptors()}
+    changed = {
+        signed[r.name] for r in bundle.resources if r.name in signed and got.get(r.name) != r.digest
+    }
+    expected = {r.name for r in bundle.resources}
+    changed.update(_resource_path(n, str(ser.get("method"))) for n in got if n not in expected)
+    return tuple(sorted(changed - set(missing))), missing
 
 
-_HASH_MISMATCH = re.compile(r"Hash mismatch for '([^']*)'")
 MAX_REASON = 300
 
 
 def _failure_reason(exc: Exception) -> str:
-    """model-signing's error as one readable line (its digest diffs are byte reprs)."""
+    """model-signing's error as one bounded line (file digests never come from here)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    if text.startswith("Signature mismatch"):
-        changed = _HASH_MISMATCH.findall(text)
-        if changed:
-            return f"{len(changed)} signed file(s) changed since signing: {_few(sorted(changed))}"
-        return text[:MAX_REASON]
     reason = f"{type(exc).__name__}: {text}"
     return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 1] + "…"
 

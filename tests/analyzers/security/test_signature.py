@@ -29,7 +29,7 @@ from seewhy.report.model import CoverageStatus, Report, Severity
 from seewhy.report.rules import registry
 from seewhy.report.sarif import format_sarif
 
-RULES = ("SW-SIG-001", "SW-SIG-002", "SW-SIG-003", "SW-SIG-004")
+RULES = ("SW-SIG-001", "SW-SIG-002", "SW-SIG-003", "SW-SIG-004", "SW-SIG-005", "SW-SIG-006")
 
 
 def _release(root: Path) -> Path:
@@ -161,7 +161,7 @@ def test_library_missing_is_info(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setitem(sys.modules, name, None)
     root = _release(tmp_path / "rel")
     (root / SIGNATURE_FILE).write_text(json.dumps(_hand_bundle(root)))
-    report = _audit(root, SignatureTrust(public_key=tmp_path / "k.pub"))
+    report = _audit(root)
     assert _rule_ids(report) == ["SW-SIG-003"]
     finding = report.findings[0]
     assert finding.severity is Severity.INFO

@@ -8,8 +8,13 @@ whether it verifies. The signer is authenticated only against a
 in the release); without one, or without the optional model-signing library,
 the signature is reported as *unverified*. Nothing from the release is run.
 
-A release without ``model.sig`` gets the fact ``unsigned`` and no finding:
-most releases are unsigned today, and a finding on each would be noise.
+A release without ``model.sig`` (for a single file: none beside it) gets the
+fact ``unsigned`` and no finding: most releases are unsigned today, and a
+finding on each would be noise. When the user asked for verification (a key,
+chain or identity) or set the policy ``require_signature`` /
+``no_unsigned_files``, a missing signature is a high finding instead, and a
+signature that does not verify is one too. Files outside the signed manifest
+are a medium finding, high under ``no_unsigned_files``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ RULE_FAILED = "SW-SIG-001"
 RULE_NOT_COVERED = "SW-SIG-002"
 RULE_NO_LIBRARY = "SW-SIG-003"
 RULE_NO_TRUST = "SW-SIG-004"
+RULE_REQUIRED = "SW-SIG-005"
+RULE_NOT_COVERED_POLICY = "SW-SIG-006"
 
 
 class SignatureAnalyzer:
@@ -49,18 +56,21 @@ class SignatureAnalyzer:
         """See :class:`~seewhy.analyzers.interface.Analyzer`."""
         b = ResultBuilder(self.name, ctx.rules)
         result: SignatureResult | None = None
-        # verify_signature answers None for these; only a signed folder needs provenance.
-        if release.source_kind == "folder" and release.file(SIGNATURE_FILE) is not None:
+        if _may_be_signed(release):
             from seewhy.provenance import verify_signature
 
             result = verify_signature(release, self.trust, hash_files=ctx.options.hash_files)
         if result is None:
-            b.fact(
-                FACT_KEY,
-                FACT_LABEL,
-                {"status": "unsigned", "verified": False},
-                [Evidence(note=f"no {SIGNATURE_FILE} at the release root")],
-            )
+            where = "at the release root" if release.source_kind == "folder" else "beside the file"
+            unsigned = Evidence(note=f"no {SIGNATURE_FILE} {where}")
+            b.fact(FACT_KEY, FACT_LABEL, {"status": "unsigned", "verified": False}, [unsigned])
+            if self.trust is not None and self.trust.requires_signature:
+                b.finding(
+                    RULE_REQUIRED,
+                    f"a verified signature was required, but the release has no "
+                    f"{SIGNATURE_FILE} {where}",
+                    [unsigned],
+                )
             return b.result
         sig = Evidence(
             path=result.path,
@@ -77,8 +87,15 @@ class SignatureAnalyzer:
             )
         else:
             b.cover(result.path, CoverageStatus.INCONCLUSIVE, result.reason)
-        _findings(b, result, sig)
+        _findings(b, result, sig, self.trust)
         return b.result
+
+
+def _may_be_signed(release: Release) -> bool:
+    """A cheap look for model.sig (the release root, or beside a single file)."""
+    if release.source_kind == "folder":
+        return release.file(SIGNATURE_FILE) is not None
+    return (release.root / SIGNATURE_FILE).is_file()
 
 
 def _fact_value(result: SignatureResult) -> FactValue:
@@ -102,7 +119,9 @@ def _more(paths: tuple[str, ...]) -> str:
     return f" (the first {MAX_FILE_EVIDENCE} are listed; {extra} more)" if extra > 0 else ""
 
 
-def _findings(b: ResultBuilder, result: SignatureResult, sig: Evidence) -> None:
+def _findings(
+    b: ResultBuilder, result: SignatureResult, sig: Evidence, trust: SignatureTrust | None
+) -> None:
     from seewhy.provenance import SignatureStatus
 
     signer = result.signer or "an unnamed signer"
@@ -117,6 +136,9 @@ def _findings(b: ResultBuilder, result: SignatureResult, sig: Evidence) -> None:
             f"{result.path} does not verify: {result.reason}",
             evidence,
         )
+    elif result.status is SignatureStatus.UNVERIFIED and trust is not None and trust.method:
+        # verification was asked for and did not happen: a failure, never a note
+        b.finding(RULE_FAILED, f"{result.path} was not verified: {result.reason}", [sig])
     elif result.status is SignatureStatus.UNVERIFIED:
         rule = RULE_NO_LIBRARY if result.library_problem else RULE_NO_TRUST
         b.finding(
@@ -125,8 +147,9 @@ def _findings(b: ResultBuilder, result: SignatureResult, sig: Evidence) -> None:
             [sig],
         )
     if result.not_covered:
+        strict = trust is not None and trust.no_unsigned_files
         b.finding(
-            RULE_NOT_COVERED,
+            RULE_NOT_COVERED_POLICY if strict else RULE_NOT_COVERED,
             f"{len(result.not_covered)} file(s) of the release are not covered by "
             f"{result.path}{_more(result.not_covered)}",
             [
