@@ -848,3 +848,7 @@ def schema(debug: DebugOption = False) -> None:
 from seewhy._eval_commands import register as _register_eval  # noqa: E402
 
 _register_eval(app)
+
+from seewhy._compare_releases import register as _register_compare_releases  # noqa: E402
+
+_register_compare_releases(app)
