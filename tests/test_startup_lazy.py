@@ -196,3 +196,17 @@ def test_license_patterns_compile_on_use_and_all_compile() -> None:
             assert len(rule.not_before) == len(rule.not_before_sources)
     for base in kb.base_rules:
         assert base.pattern.pattern == base.source
+
+
+def test_license_fingerprints_read_on_first_use() -> None:
+    from seewhy.analyzers.license.kb import load_kb
+
+    kb = load_kb.__wrapped__()  # a fresh knowledge base, not the process-wide one
+    assert kb._prints is None  # not read while loading
+    assert kb.fingerprints and kb.shingle > 0 and kb.sample_mod > 0
+    bare = kb.without_fingerprints()
+    assert bare.fingerprints == () and (bare.shingle, bare.sample_mod) == (
+        kb.shingle,
+        kb.sample_mod,
+    )
+    assert bare.entries is kb.entries

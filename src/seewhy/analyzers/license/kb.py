@@ -216,9 +216,6 @@ class KnowledgeBase:
     spdx: Mapping[str, SpdxRecord]
     clauses: tuple[ClauseSpec, ...]
     base_rules: tuple[BaseRule, ...]
-    fingerprints: tuple[Fingerprint, ...]
-    shingle: int = 5
-    sample_mod: int = 4
     spdx_families: Mapping[str, str] = field(default_factory=dict)
     references: References = field(default_factory=lambda: References())
     addons: tuple[Addon, ...] = ()
@@ -232,6 +229,30 @@ class KnowledgeBase:
     _mention_entries: dict[str, tuple[tuple[str, Entry], ...]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # (fingerprints, shingle, sample_mod) from ``fingerprints.json``, read on first use:
+    # only a license text is compared with them.
+    _prints: tuple[tuple[Fingerprint, ...], int, int] | None = field(default=None, repr=False)
+
+    @property
+    def fingerprints(self) -> tuple[Fingerprint, ...]:
+        """Sampled shingle hashes of the reference texts."""
+        return self._fingerprint_data()[0]
+
+    @property
+    def shingle(self) -> int:
+        """Tokens per shingle of the fingerprints."""
+        return self._fingerprint_data()[1]
+
+    @property
+    def sample_mod(self) -> int:
+        """A shingle hash is kept when it is 0 modulo this."""
+        return self._fingerprint_data()[2]
+
+    def _fingerprint_data(self) -> tuple[tuple[Fingerprint, ...], int, int]:
+        if self._prints is None:
+            object.__setattr__(self, "_prints", _load_fingerprints())
+        assert self._prints is not None
+        return self._prints
 
     # --------------------------------------------------------------- lookups
 
@@ -295,7 +316,8 @@ class KnowledgeBase:
 
     def without_fingerprints(self) -> KnowledgeBase:
         """The same knowledge base with no reference fingerprints (phrases only)."""
-        return replace(self, fingerprints=())
+        _, shingle, mod = self._fingerprint_data()
+        return replace(self, _prints=((), shingle, mod))
 
     def _spdx_entry(self, value: str) -> Entry | None:
         record = self.spdx.get(value.strip().lower())
@@ -638,16 +660,12 @@ def load_kb() -> KnowledgeBase:
     spdx, families = _load_spdx()
     entries = _load_entries(spdx)
     keys, mentions = _index(entries, spdx)
-    fingerprints, shingle, mod = _load_fingerprints()
     addons, equivalents = _load_modifications()
     return KnowledgeBase(
         entries=entries,
         spdx=spdx,
         clauses=_load_clauses(),
         base_rules=_load_base_rules(),
-        fingerprints=fingerprints,
-        shingle=shingle,
-        sample_mod=mod,
         spdx_families=families,
         references=_load_references(),
         addons=addons,
