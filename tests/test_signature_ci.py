@@ -387,6 +387,23 @@ def test_shard_signature_names_the_file_not_the_shard(tmp_path: Path, pki: dict[
     assert result.reason == f"1 signed file(s) changed since signing: '{WEIGHTS}'"
 
 
+def test_blake2_signature_is_hashed_by_model_signing(tmp_path: Path, pki: dict[str, Path]) -> None:
+    """The manifest names the hash 'blake2b'; model-signing's hashing API calls it 'blake2'."""
+    root = _folder(tmp_path / "rel")
+    hashing = ms.hashing.Config().use_file_serialization(hashing_algorithm="blake2")
+    ms.signing.Config().use_elliptic_key_signer(private_key=pki["private"]).set_hashing_config(
+        hashing.set_ignored_paths(paths=[SIGNATURE_FILE])
+    ).sign(root, root / SIGNATURE_FILE)
+    trust = SignatureTrust(public_key=pki["public"])
+    result = verify_signature(open_release(root), trust)
+    assert result is not None
+    assert result.status is SignatureStatus.VERIFIED, result.reason
+    (root / "config.json").write_text('{"model_type": "evil"}')
+    result = verify_signature(open_release(root), trust)
+    assert result is not None and result.status is SignatureStatus.FAILED
+    assert result.reason == "1 signed file(s) changed since signing: 'config.json'"
+
+
 # --------------------------------------------------------------------- 4. read once
 
 

@@ -978,6 +978,7 @@ def _model_signing_digests(
     ser = bundle.serialization
     hashing = ms_hashing.Config()
     algorithm = str(ser.get("hash_type") or "sha256")
+    algorithm = {"blake2b": "blake2"}.get(algorithm, algorithm)  # the manifest's name for it
     if algorithm not in ("sha256", "blake2", "blake3"):
         raise ValueError(f"the signature uses hash type {algorithm!r}, which model-signing lacks")
     allow_symlinks = bool(ser.get("allow_symlinks", False))
