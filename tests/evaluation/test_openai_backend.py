@@ -229,6 +229,15 @@ def test_malformed_json_is_retried(server_log: Path) -> None:
         server.stop()
 
 
+def test_response_size_is_bounded(toy: RunningServer) -> None:
+    with (
+        fast(toy.url, model="toy-copy", max_response_bytes=200) as backend,
+        pytest.raises(BackendError, match="over the 200-byte limit"),
+    ):
+        backend.generate([GenerationRequest(context="word " * 100, max_tokens=100)])
+    assert toy.stats()["posts"] == 1  # not retried: the same request gets the same answer
+
+
 def test_concurrency_is_bounded(server_log: Path) -> None:
     server = serve(server_log, "--toy", "--slow-ms", "300")
     try:

@@ -189,7 +189,9 @@ class OpenAIBackend:
     when not given (the server must then serve exactly one). ``concurrency``
     bounds the requests in flight; each request gets ``timeout_s`` and up to
     ``max_attempts`` tries, waiting ``backoff_s``, twice that, four times
-    that … (at most ``backoff_max_s``) between them.
+    that … (at most ``backoff_max_s``, or the server's ``Retry-After`` up to
+    that) between them. A response body longer than ``max_response_bytes``
+    is not read further, and that request fails.
     """
 
     name = "openai"
@@ -205,6 +207,7 @@ class OpenAIBackend:
         timeout_s: float = 120.0,
         backoff_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        max_response_bytes: int = _MAX_RESPONSE_BYTES,
     ) -> None:
         if concurrency < 1:
             raise ServerError(f"concurrency must be at least 1 (got {concurrency})")
@@ -218,6 +221,7 @@ class OpenAIBackend:
         self.timeout_s = timeout_s
         self.backoff_s = max(0.0, backoff_s)
         self.backoff_max_s = max(self.backoff_s, backoff_max_s)
+        self.max_response_bytes = max_response_bytes
         key = api_key if api_key is not None else api_key_from_environment()
         headers = {"Accept": "application/json"}
         if key:
@@ -274,32 +278,37 @@ class OpenAIBackend:
         for attempt in range(self.max_attempts):
             retry_after: str | None = None
             try:
-                response = self._client.request(method, url, json=payload)
+                with self._client.stream(method, url, json=payload) as response:
+                    status = response.status_code
+                    retry_after = response.headers.get("retry-after")
+                    body, complete = _read_capped(
+                        response, self.max_response_bytes if status == 200 else 4096
+                    )
+                    reason = response.reason_phrase
             except httpx.TimeoutException:
                 last = f"timed out after {self.timeout_s:g} s"
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 last = f"connection failed ({type(exc).__name__}: {exc})"
             else:
-                status = response.status_code
                 if status == 200:
-                    body = response.content
-                    if len(body) > _MAX_RESPONSE_BYTES:
+                    if not complete:
                         raise BackendError(
-                            f"{endpoint}: the response is {len(body)} bytes, over the "
-                            f"{_MAX_RESPONSE_BYTES}-byte limit"
+                            f"{endpoint}: the response is over the "
+                            f"{self.max_response_bytes}-byte limit"
                         )
                     try:
                         return check(json.loads(body))
                     except (ValueError, KeyError, IndexError, TypeError) as exc:
                         last = f"malformed response ({exc})"[:300]
                 elif status in _RETRY_STATUSES:
-                    retry_after = response.headers.get("retry-after")
-                    last = f"HTTP {status}: {_error_text(response)}"
+                    last = f"HTTP {status}: {_error_text(body, reason)}"
                 else:
                     hint = ""
                     if status in (401, 403):
                         hint = f" (set {' or '.join(API_KEY_VARIABLES)})"
-                    raise BackendError(f"{endpoint}: HTTP {status}: {_error_text(response)}{hint}")
+                    raise BackendError(
+                        f"{endpoint}: HTTP {status}: {_error_text(body, reason)}{hint}"
+                    )
             if attempt + 1 < self.max_attempts:
                 self._wait(attempt, retry_after)
         raise BackendError(f"{endpoint}: failed after {self.max_attempts} attempts: {last}")
@@ -598,9 +607,21 @@ def _capture(function: Callable[[Any], _T], item: Any) -> _T | BackendError:
         return exc
 
 
-def _error_text(response: httpx.Response) -> str:
-    text = response.text[:300].strip().replace("\n", " ")
-    return text or response.reason_phrase
+def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """The body, read no further than ``limit`` bytes; False when it is longer."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], False
+    return b"".join(chunks), True
+
+
+def _error_text(body: bytes, reason: str) -> str:
+    text = body[:300].decode("utf-8", errors="replace").strip().replace("\n", " ")
+    return text or reason
 
 
 def _undecodable(token: str) -> bool:
