@@ -6,15 +6,16 @@ reached when it was calibrated, minus a small margin, so that a regression fails
 
 * MOF class equal to the Model Openness Tool's for 66 of 68 cards (97 %): floor 93 %;
   every classified release (Class I-III) equal;
-* OSAI cells equal to the index's for 176 of 264 (66.7 %): floor 64 %; over the cells
-  whose card carries the evidence, 176 of 220 (80 %): floor 77 %;
+* OSAI cells equal to the index's for 173 of 264 (65.5 %): floor 64 %; over the cells
+  whose card carries the evidence, 173 of 220 (78.6 %): floor 77 % (wavecoder's card puts
+  its model under the DeepSeek license, which the index's weights cells do not weigh);
 * every case where seewhy rates more open than the expert is sorted into a category
   (benchmark CATEGORIES): the layout's stand-in files, the entry's license spelling or its
   own license judgement, a component the entry omits while the card shows it (quoted),
   availability the index judged from elsewhere, or seewhy's own doing;
-* never more open from seewhy's own doing in the OSAI grid, and in MOF only where the entry
-  names another, non-open license (5 cases on 2 cards whose body refers the model to a
-  license document outside the snapshot): at most that many;
+* never more open from seewhy's own doing, in the OSAI grid or in MOF (a card whose body
+  puts the model under a license document outside the snapshot has its weights' license
+  referenced, not included: test_license_scope.py);
 * no component is counted from a weak link or a URL-only section (see
   test_openness_calibration.py).
 """
@@ -39,7 +40,7 @@ MOT_FLOOR = 0.93
 OSAI_FLOOR = 0.64
 OSAI_CARD_FLOOR = 0.77
 MAX_MOF_CLASS_MORE_OPEN = 2
-MAX_SEEWHY_MORE_OPEN = 5
+MAX_SEEWHY_MORE_OPEN = 0
 
 
 @cache

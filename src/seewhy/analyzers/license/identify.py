@@ -31,6 +31,7 @@ from seewhy.analyzers.license.model import (
     MatchSource,
     Modification,
     ReleaseLicenses,
+    Scope,
     TextChange,
     VersionEvidence,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "identify_text",
     "identify_texts",
     "release_licenses",
+    "statement_scope",
 ]
 
 MAX_LICENSE_BYTES = 1024 * 1024  # real license texts are under 100 KB
@@ -447,7 +449,14 @@ def release_licenses(release: Release, ctx: AuditContext) -> ReleaseLicenses:
         if parsed is not None:
             matches.extend(_card_matches(release, parsed, raw, kb, by_path))
             base_models.extend(parsed.base_model)
-            references.extend(_references(release, parsed, kb))
+            scoped, file_scopes = _scoped_statements(release, parsed, kb)
+            references.extend(_with_scopes(_references(release, parsed, kb), scoped))
+            matches = [
+                replace(m, scope=file_scopes[m.location.path])
+                if m.source == "text" and m.location.path in file_scopes
+                else m
+                for m in matches
+            ]
             link = next(
                 (m for m in matches if m.source == "card-license-link" and not m.states_license),
                 None,
@@ -715,24 +724,24 @@ def _body_matches(card: ModelCard, kb: KnowledgeBase) -> list[LicenseMatch]:
     out: list[LicenseMatch] = []
     seen: set[str] = set()
     for mention in sorted(find_mentions(doc, kb) + find_urls(doc, kb), key=lambda m: m.start):
-        if mention.entry.id in seen:
-            continue
-        seen.add(mention.entry.id)
         sentence = doc.sentences[doc.sent_of[mention.start]]
+        scope = statement_scope(doc.text(sentence.start, mention.end))
+        if f"{mention.entry.id} {scope}" in seen:
+            continue
+        seen.add(f"{mention.entry.id} {scope}")
         a, b = sentence.start, max(sentence.end, mention.end)
         first, last = doc.lines_of(a, b)
         loc = Location(card.path, first + offset, last + offset)
         note = "linked from the card" if mention.via == "url" else "named in the card"
-        out.append(
-            _entry_match(
-                mention.entry,
-                "card-body",
-                loc,
-                _clip(doc.text(a, b)),
-                0.8 if mention.via == "url" else 0.7,
-                note=note,
-            )
+        match = _entry_match(
+            mention.entry,
+            "card-body",
+            loc,
+            _clip(doc.text(a, b)),
+            0.8 if mention.via == "url" else 0.7,
+            note=note,
         )
+        out.append(replace(match, scope=scope))
     return out
 
 
@@ -803,6 +812,165 @@ def _references(release: Release, card: ModelCard, kb: KnowledgeBase) -> list[Li
             if len(out) >= MAX_REFERENCES:
                 return out
     return out
+
+
+# ------------------------------------------------------------------- scope
+
+MAX_SCOPE_CHARS = 2000  # a license sentence is read this far
+# The verb of a license statement: the words before it are its subject ("This code
+# repository is licensed under ...", "The use of the models is subject to ...").
+_SCOPE_VERB = re.compile(
+    r"\b(?:licen[cs]ed|released|distributed|available|published|provided|offered|covered|"
+    r"open[\s-]sourced)"
+    r"\s+(?:\w+\s+)?(?:under|by)\b|\bsubject\s+to\b|\bgoverned\s+by\b|\bunder\s+the\s+terms\b|"
+    r"\b(?:comply|complies)\s+with\b|\b(?:must|shall|should|needs?\s+to)\s+(?:follow|abide\s+by|"
+    r"adhere\s+to)\b|遵循|遵守|遵从|依照|按照|受[^。！？]{0,30}约束|适用",
+    re.IGNORECASE,
+)
+_WEAK_VERB = re.compile(r"\bunder\b", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[;；，,]")
+_DOC_SUBJECT = re.compile(
+    r"\bmodel\s+cards?\b|\b(?:documentation|docs|paper|report|blog\s+post)\b|文档|论文",
+    re.IGNORECASE,
+)
+_SUBJECT_WORDS: tuple[tuple[Scope, re.Pattern[str]], ...] = (
+    ("code", re.compile(r"\b(?:code|codes|codebase|source|scripts?)\b|代码|源码", re.IGNORECASE)),
+    (
+        "model",
+        re.compile(r"\b(?:models?|weights?|checkpoints?|parameters)\b|模型|权重", re.IGNORECASE),
+    ),
+    ("data", re.compile(r"\b(?:data|datasets?|corpus|corpora)\b|数据", re.IGNORECASE)),
+)
+# A document named by its part ("the Model License", LICENSE-CODE, a "Code_License" badge).
+_OBJECT_WORDS: tuple[tuple[Scope, re.Pattern[str]], ...] = (
+    ("code", re.compile(r"\bcode[\s_-]*licen[cs]e|licen[cs]e[\s_-]*code\b", re.IGNORECASE)),
+    (
+        "model",
+        re.compile(
+            r"\bmodel[\s_-]*(?:licen[cs]e|agreement)|licen[cs]e[\s_-]*model\b|模型[^。]{0,12}(?:许可|协议)",
+            re.IGNORECASE,
+        ),
+    ),
+    ("data", re.compile(r"\bdata(?:set)?[\s_-]*licen[cs]e|licen[cs]e[\s_-]*data\b", re.IGNORECASE)),
+)
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z\[<*_(\"'])|(?<=[。！？])")
+_SCOPE_LINK = re.compile(
+    r"\[([^\[\]\n]{0,200})\]\(\s*<?([^()\s<>]{1,300})>?[^)\n]{0,200}\)|"
+    r"\bhref\s*=\s*[\"']([^\"'\s>]{1,500})[\"']",
+    re.IGNORECASE,
+)
+_NAMED_DOCUMENT = re.compile(
+    r"《([^《》\n]{1,80})》|\bthe\s+((?:[A-Z][\w.-]*\s+){0,6}(?:Licen[cs]e|Agreement|Terms))\b"
+)
+
+
+def _scopes_in(text: str, table: tuple[tuple[Scope, re.Pattern[str]], ...]) -> set[Scope]:
+    return {scope for scope, words in table if words.search(text)}
+
+
+def statement_scope(sentence: str) -> Scope:
+    """What a license sentence covers: its subject's words ("This code repository", "the
+    models", "模型"), else the document's own name ("the Model License", LICENSE-CODE).
+
+    A sentence that names several parts, or none, covers ``"all"``.
+    """
+    text = sentence[:MAX_SCOPE_CHARS]
+    # The last clause that states a license (a sentence read up to a license name ends there).
+    clauses = _clauses(text)
+    text = clauses[-1] if clauses else text
+    verb = _SCOPE_VERB.search(text) or _WEAK_VERB.search(text)
+    subject = text[: verb.start()] if verb is not None else ""
+    found: set[Scope] = set()
+    if _DOC_SUBJECT.search(subject):
+        found.add("documentation")
+    found |= _scopes_in(_DOC_SUBJECT.sub(" ", subject), _SUBJECT_WORDS)
+    if not found:
+        found = _scopes_in(text[verb.end() :] if verb is not None else text, _OBJECT_WORDS)
+    return found.pop() if len(found) == 1 else "all"
+
+
+def _scoped_statements(
+    release: Release, card: ModelCard, kb: KnowledgeBase
+) -> tuple[list[LicenseReference], dict[str, Scope]]:
+    """License sentences of the card body that cover one part of the release.
+
+    Returns the documents the card puts that part under which are not in the release
+    (a model-scoped one is the weights' license, referenced, not included) and, for files
+    that are in the release, the part each covers (a LICENSE-CODE file is the code's).
+    A sentence that also names a known license is left to :func:`_body_matches`.
+    """
+    refs: list[LicenseReference] = []
+    scopes: dict[str, Scope] = {}
+    base = PurePosixPath(card.path).parent
+    fence = False
+    for n, line in enumerate(card.body.split("\n")[:20000]):
+        if line.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+            continue
+        if fence or not _SCOPE_VERB.search(line[:MAX_SCOPE_CHARS]):
+            continue
+        where = Location(card.path, n + card.body_start_line, n + card.body_start_line)
+        for sentence in _clauses(line[:MAX_SCOPE_CHARS]):
+            scope = statement_scope(sentence)
+            if scope == "all":
+                continue
+            targets = [
+                (m.group(2) or m.group(3) or "").strip() for m in _SCOPE_LINK.finditer(sentence)
+            ]
+            doc = make_doc(sentence)
+            known = bool(find_mentions(doc, kb) or find_urls(doc, kb))  # a card-body match
+            for target in targets:
+                if not target or target.startswith(("#", "mailto:")):
+                    continue
+                if not _SCHEME.match(target):
+                    path = posixpath.normpath(str(base / target.split("#", 1)[0]))
+                    file = release.file(path) or next(
+                        (f for f in release.files if f.path.lower() == path.lower()), None
+                    )
+                    if file is not None:
+                        scopes.setdefault(file.path, scope)
+                        continue
+                elif known:
+                    continue  # a known license's URL: identified, scoped, in the body matches
+                refs.append(LicenseReference(target, where, _clip(sentence.strip()), scope))
+            if scope != "model" or targets or known:
+                continue
+            named = _NAMED_DOCUMENT.search(sentence)
+            if named is not None:
+                target = (named.group(1) or named.group(2)).strip()
+                refs.append(LicenseReference(target, where, _clip(sentence.strip()), scope))
+        if len(refs) >= MAX_REFERENCES:
+            break
+    return refs[:MAX_REFERENCES], scopes
+
+
+def _clauses(line: str) -> list[str]:
+    """The clauses of a line that state a license, each with the words that lead to it
+    ("The code is under [MIT](LICENSE), while the weights follow [X](MODEL_LICENSE)" gives
+    two). A clause with no verb of its own joins the one before it."""
+    out: list[str] = []
+    for sentence in _SENTENCE_BREAK.split(line):
+        start, first = 0, len(out)
+        for brk in _CLAUSE_BREAK.finditer(sentence):
+            part = sentence[start : brk.end()]
+            if _SCOPE_VERB.search(part):
+                out.append(part.strip())
+                start = brk.end()
+        rest = sentence[start:]
+        if _SCOPE_VERB.search(rest):
+            out.append(rest.strip())
+        elif len(out) > first and rest.strip():
+            out[-1] = f"{out[-1]} {rest.strip()}"
+    return out
+
+
+def _with_scopes(
+    references: list[LicenseReference], scoped: list[LicenseReference]
+) -> list[LicenseReference]:
+    """The card's license links, each with the part its sentence puts under it."""
+    by_key = {(r.target, r.location.line): r for r in scoped}
+    out = [by_key.pop((r.target, r.location.line), r) for r in references]
+    return out + list(by_key.values())
 
 
 def _eu_gate(card: ModelCard, kb: KnowledgeBase, out: list[LicenseMatch]) -> list[LicenseMatch]:

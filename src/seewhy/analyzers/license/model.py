@@ -56,6 +56,11 @@ not identified); referenced: it only points at a license it does not include (a 
 section or ``license_link`` naming a LICENSE file absent from the snapshot, or
 ``license: other`` with nothing more); none: no license statement at all."""
 
+Scope = Literal["all", "model", "code", "data", "documentation"]
+"""What a license statement covers, read from its sentence: "This code repository is
+licensed under MIT" is code; "The use of the models is subject to the Model License" is
+model (the weights); a statement that names no part (a LICENSE file, ``license:``) is all."""
+
 VersionBasis = Literal["sections", "date", "label"]
 """Where a version reading comes from: wording only that version has (its sections and
 links), its date line, or the name it gives itself."""
@@ -128,6 +133,7 @@ class LicenseReference:
     target: str  # the link as written ("LICENSE", "./LICENSE.md")
     location: Location
     excerpt: str | None = None
+    scope: Scope = "all"  # what the sentence puts under it ("model": the weights' license)
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,7 @@ class LicenseMatch:
     version_evidence: tuple[VersionEvidence, ...] = ()  # how the version was decided
     version_conflict: str | None = None  # the readings disagree (relabelled or edited text)
     states_license: bool = True  # False: only points at a license that is not here
+    scope: Scope = "all"  # what the statement covers (its sentence's subject, a link's file)
 
     @property
     def modified(self) -> bool:
@@ -178,6 +185,11 @@ class ReleaseLicenses:
         if self.references or self.matches:
             return "referenced"
         return "none"
+
+    @property
+    def model_references(self) -> tuple[LicenseReference, ...]:
+        """License documents the card puts the model (the weights) under, not in the release."""
+        return tuple(r for r in self.references if r.scope == "model")
 
     @property
     def pasted(self) -> tuple[LicenseMatch, ...]:

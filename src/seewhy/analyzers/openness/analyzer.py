@@ -92,6 +92,9 @@ def _license_fact(b: ResultBuilder, a: Assessment) -> None:
         },
         lic.evidence() or [Evidence(note="no license statement found")],
     )
+    if declared.model_referenced and (declared.scoped or declared.set_aside):
+        # The card scopes the weights to a document it lacks, and states other licenses.
+        b.finding("SW-OPEN-006", lic.reason, declared.scope_evidence())
     _lineage_fact(b, a)
 
 

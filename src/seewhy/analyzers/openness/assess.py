@@ -230,6 +230,8 @@ def _verdict(
             f"{UNLICENSED}: no LICENSE file, no license in the card, no GGUF license metadata; "
             f"{ELSEWHERE}"
         )
+        if lic.declared.scoped:  # the card licenses only the code (or data, docs)
+            reason = f"{UNLICENSED}: {lic.reason}; {ELSEWHERE}"
         if lic.inherited:
             reason += f"; the base model's terms also bind: {lic.base_text}"
         absent = Evidence(
@@ -283,7 +285,10 @@ def assess(snap: Snapshot, found: ReleaseLicenses) -> Assessment:
         referenced=referenced_licenses(found, snap.card, snap.paths()),
     )
     detected = detect_components(snap)
-    release_licenses = {"distribution": lic.mot_name} if lic.mot_name else {}
+    # Statements scoped to the code, data or documentation license those components only.
+    release_licenses = lic.declared.part_licenses()
+    if lic.mot_name:
+        release_licenses["distribution"] = lic.mot_name
     mot = evaluate({n: None for n, d in detected.items() if d.present}, release_licenses)
     components = {
         n: ComponentGrade(d, mot.components[n], grade_component(d, mot.components[n]))

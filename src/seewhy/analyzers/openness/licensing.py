@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
-from seewhy.analyzers.license.model import ClauseTag, LicenseMatch, Location, ReleaseLicenses
+from seewhy.analyzers.license.model import (
+    ClauseTag,
+    LicenseMatch,
+    LicenseReference,
+    Location,
+    ReleaseLicenses,
+    Scope,
+)
 from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.snapshot import CardText
 from seewhy.report.humanize import clip
@@ -53,6 +60,14 @@ class ReleaseLicense:
     restrictions: tuple[ClauseTag, ...] = ()
     others: tuple[str, ...] = ()  # other license ids the release declares
     unidentified: tuple[LicenseMatch, ...] = ()
+    # Statements whose sentence scopes them to the code, data or documentation only: they
+    # license those MOF components, never the weights.
+    scoped: tuple[LicenseMatch, ...] = ()
+    # Documents the card puts the model under that the release lacks ("The use of the
+    # models is subject to [the Model License](LICENSE-MODEL)"), and the statements that
+    # then are not the weights' license on their own (the front matter's id).
+    model_references: tuple[LicenseReference, ...] = ()
+    set_aside: tuple[LicenseMatch, ...] = ()
 
     @property
     def unlicensed(self) -> bool:
@@ -64,6 +79,44 @@ class ReleaseLicense:
         """The release's own statements, without its base models' terms (itself here; the
         effective license of :mod:`.lineage` returns what the release declares)."""
         return self
+
+    @property
+    def model_referenced(self) -> bool:
+        """The card puts the weights under a document that is not in the snapshot."""
+        return bool(self.model_references) and self.primary is None
+
+    def scope_evidence(self) -> list[Evidence]:
+        """The sentence that puts the model under a missing document, then the statements
+        that cover only another part and those not taken as the weights' license."""
+        out = [
+            Referenced(r.target, r.location, r.excerpt, r.scope).evidence()
+            for r in self.model_references[:2]
+        ]
+        for m in self.scoped[:2]:
+            ev = match_evidence(m)
+            out.append(ev.model_copy(update={"note": f"{ev.note}; covers the {m.scope} only"}))
+        for m in self.set_aside[:2]:
+            if m.scope == "all":
+                ev = match_evidence(m)
+                note = f"{ev.note}; not the weights' license on its own"
+                out.append(ev.model_copy(update={"note": note}))
+        return out
+
+    def part_licenses(self) -> dict[str, str]:
+        """MOT's per-content-type release licenses (``code``, ``data``, ``document``) from
+        statements scoped to one part: "This code repository is licensed under MIT"."""
+        mot = tables.mot()
+        out: dict[str, str] = {}
+        floor = tables.restrictions().min_confidence
+        for m in self.scoped:
+            key = _MOT_TYPE.get(m.scope)
+            if key is None or not m.license_id or m.confidence < floor:
+                continue
+            name = mot.canonical(m.license_id) or m.license_id
+            # Two licenses for one part: the least open one.
+            if key not in out or (mot.is_open(out[key]) and not mot.is_open(name)):
+                out[key] = name
+        return out
 
     @property
     def mot_name(self) -> str | None:
@@ -158,6 +211,9 @@ def _dedupe(tags: Iterable[ClauseTag]) -> tuple[ClauseTag, ...]:
     return tuple(sorted(out, key=lambda t: order.index(t.tag) if t.tag in order else len(order)))
 
 
+_MOT_TYPE = {"code": "code", "data": "data", "documentation": "document"}
+
+
 def release_license(found: ReleaseLicenses) -> ReleaseLicense:
     """Grade the license statements of a release (see :data:`LicenseState`).
 
@@ -167,11 +223,29 @@ def release_license(found: ReleaseLicenses) -> ReleaseLicense:
     still makes the state "unidentified", never "none": something is stated.
     """
     floor = tables.restrictions().min_confidence
-    usable = [m for m in found.licenses if m.confidence >= floor or not m.license_id]
-    direct = [m for m in usable if m.source != "card-body"] or usable
+    scoped = tuple(m for m in found.licenses if m.scope not in ("all", "model"))
+    usable = [
+        m
+        for m in found.licenses
+        if m.scope in ("all", "model") and (m.confidence >= floor or not m.license_id)
+    ]
+    # A sentence that names the model's license is as direct as a card field.
+    direct = [m for m in usable if m.source != "card-body" or m.scope == "model"] or usable
     identified = [m for m in direct if m.license_id and m.confidence >= floor]
     unidentified = tuple(m for m in direct if not m.license_id)
     policies = [m for m in found.policies if m.confidence >= floor]
+    model_refs = found.model_references
+    if model_refs and not any(m.scope == "model" for m in identified):
+        # The body puts the weights under a document the release lacks: no other statement
+        # (a code license, the front matter's id) is the weights' license in its place.
+        return ReleaseLicense(
+            state="unidentified",
+            others=tuple(dict.fromkeys(str(m.license_id) for m in identified)),
+            unidentified=tuple(m for m in unidentified if m.scope == "model"),
+            scoped=scoped,
+            model_references=model_refs,
+            set_aside=tuple(identified),
+        )
     if not identified:
         policy_tags = _dedupe(t for m in policies for t in m.tags if is_restrictive(t))
         if policy_tags:
@@ -180,9 +254,12 @@ def release_license(found: ReleaseLicenses) -> ReleaseLicense:
                 primary=policies[0],
                 restrictions=policy_tags,
                 unidentified=unidentified,
+                scoped=scoped,
             )
         return ReleaseLicense(
-            state="unidentified" if unidentified else "none", unidentified=unidentified
+            state="unidentified" if unidentified else "none",
+            unidentified=unidentified,
+            scoped=scoped,
         )
     primary = min(
         identified,
@@ -208,6 +285,7 @@ def release_license(found: ReleaseLicenses) -> ReleaseLicense:
         restrictions=restrictions,
         others=others,
         unidentified=unidentified,
+        scoped=scoped,
     )
 
 
@@ -286,11 +364,18 @@ class Referenced:
     target: str  # the link as written ("LICENSE", "./LICENSE.md", a URL)
     location: Location
     excerpt: str | None = None
+    scope: Scope = "all"  # "model": the card puts the weights under it
 
     def describe(self) -> str:
         """'the card links LICENSE (README.md:12), which is not in the snapshot'."""
         loc = self.location
         at = loc.path + (f":{loc.line}" if loc.line else "")
+        if self.scope == "model":
+            said = f': "{_clip(self.excerpt, 160)}"' if self.excerpt else ""
+            return (
+                f"the card puts the model under {self.target} ({at}), which is not in the "
+                f"snapshot{said}"
+            )
         if loc.pointer:  # a front-matter field: `license: other`, `license_link: LICENSE`
             return (
                 f"the card's {loc.pointer} ({at}) says {self.target!r}, and the license it "
@@ -306,7 +391,9 @@ class Referenced:
             line=loc.line,
             pointer=loc.pointer,
             excerpt=_clip(self.excerpt or self.target),
-            note="license referenced, not included in this snapshot",
+            note="the model's license, referenced, not included in this snapshot"
+            if self.scope == "model"
+            else "license referenced, not included in this snapshot",
         )
 
 
@@ -336,8 +423,10 @@ def referenced_licenses(
         if key not in out and len(out) < MAX_REFERENCES:
             out[key] = ref
 
-    for r in found.references:
-        add(Referenced(r.target, r.location, r.excerpt))
+    # The weights' license first; a document scoped to the code or data is not theirs.
+    for r in sorted(found.references, key=lambda r: r.scope != "model"):
+        if r.scope in ("all", "model"):
+            add(Referenced(r.target, r.location, r.excerpt, r.scope))
     for m in found.licenses:
         if m.license_id is None and not m.states_license:
             add(Referenced(m.excerpt or m.location.path, m.location, m.excerpt))
@@ -347,7 +436,7 @@ def referenced_licenses(
             and "not in the release" in (m.note or "")
         ):
             add(Referenced(m.excerpt or "license_link", m.location, m.excerpt))
-    if out or card is None:
+    if out or card is None or found.references:
         return tuple(out.values())
     present = {p.lower() for p in paths}
     for count, link in enumerate(_REF_LINK.finditer(card.text, card.body_offset)):

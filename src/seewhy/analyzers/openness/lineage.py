@@ -64,7 +64,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from seewhy.analyzers.license.kb import KnowledgeBase, load_kb
-from seewhy.analyzers.license.model import ReleaseLicenses
+from seewhy.analyzers.license.model import LicenseMatch, Location, ReleaseLicenses
 from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.licensing import (
     Referenced,
@@ -624,7 +624,16 @@ def _reason(eff: EffectiveLicense) -> str:
         tail = f"; the license of {names} is not known offline and was not checked"
     if eff.lineage.omitted:
         tail += f"; {eff.lineage.omitted} more base models not considered"
+    if d.model_referenced:
+        return (
+            _model_referenced(eff)
+            + (f"; effectively bound at least by {base}" if base else "")
+            + tail
+        )
     if d.state == "none":
+        if d.scoped and not eff.referenced:
+            head = f"no license stated for the weights: {_scoped_text(d.scoped)}"
+            return head + (f"; the base model's terms also bind: {base}" if base else "") + tail
         if eff.referenced:
             r = eff.referenced[0]
             head = f"license referenced, not included: {r.describe()}"
@@ -647,6 +656,38 @@ def _reason(eff: EffectiveLicense) -> str:
     if eff.bound_by_base:
         return f"declared {d.display}, effectively bound by {base}" + tail
     return f"declared {d.display}, also bound by {base}" + tail
+
+
+def _at(loc: Location) -> str:
+    return loc.path + (f":{loc.line}" if loc.line else "")
+
+
+def _scoped_text(scoped: Sequence[LicenseMatch]) -> str:
+    """'MIT covers the code only (README.md:345 "This code repository is licensed ...")'."""
+    parts = []
+    for m in scoped[:SHOWN]:
+        part = "documentation" if m.scope == "documentation" else m.scope
+        quote = f' "{clip(m.excerpt, 120)}"' if m.excerpt else ""
+        parts.append(f"{m.license_id} covers the {part} only ({_at(m.location)}{quote})")
+    return "; ".join(parts)
+
+
+def _model_referenced(eff: EffectiveLicense) -> str:
+    """The weights' license is a document the card names and the snapshot lacks."""
+    d = eff.declared
+    ref = d.model_references[0]
+    quote = f': "{clip(ref.excerpt, 160)}"' if ref.excerpt else ""
+    head = (
+        f"the weights' license is referenced, not included: the card puts the model under "
+        f"{ref.target} ({_at(ref.location)}), which is not in the snapshot{quote}"
+    )
+    if d.scoped:
+        head += f"; {_scoped_text(d.scoped)}"
+    aside = [m for m in d.set_aside if m.scope == "all"]
+    if aside:
+        names = _and(dict.fromkeys(f"{m.license_id} ({_at(m.location)})" for m in aside))
+        head += f"; {names} is not taken as the weights' license in its place"
+    return head
 
 
 def effective_license(
@@ -698,6 +739,9 @@ def effective_license(
         restrictions=declared.restrictions,
         others=declared.others,
         unidentified=declared.unidentified,
+        scoped=declared.scoped,
+        model_references=declared.model_references,
+        set_aside=declared.set_aside,
         declared=declared,
         lineage=lineage,
         bases=bases,
