@@ -173,8 +173,8 @@ def _truncate_at_stop(text: str, until: Sequence[str]) -> str:
 
 
 def _split_trailing_space(context: str, continuation: str) -> tuple[str, str]:
-    """Move the context's trailing spaces onto the continuation, as lm-eval does."""
-    stripped = context.rstrip(" ")
+    """Move the context's trailing whitespace onto the continuation, as lm-eval does."""
+    stripped = context.rstrip()
     moved = len(context) - len(stripped)
     if moved:
         return stripped, context[len(stripped) :] + continuation
