@@ -5,7 +5,8 @@
   as a release folder with the card, terms and notice that package carries;
 - the tiny llama example release written by ``make_example_release.py``.
 
-Reports go to ``--reports`` as JSON and Markdown; a summary table closes.
+Reports go to ``--reports`` as JSON, Markdown and one self-contained HTML page
+each; a summary table closes.
 
 Then, with the ``eval`` extra installed, the two real models are evaluated on
 a few benchmark subsets (``--eval-tasks``, ``--eval-limit`` items each) and
@@ -13,6 +14,10 @@ compared item by item: paired differences with intervals, McNemar p-values,
 the items each model alone gets right and the slices where each fails
 (``compare.md`` / ``compare.json`` in the reports; the runs are cached in
 ``--cache``, so a second ``make demo`` is quick).
+
+Last, ``index.html`` in the reports: the three releases side by side (the
+``seewhy compare-releases`` page), linking to each release's HTML report, with
+the evaluation's scores and paired differences when it ran.
 """
 
 from __future__ import annotations
@@ -22,17 +27,24 @@ import importlib.util
 import shutil
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from make_example_release import write_example_release
+from seewhy._version import __version__
 from seewhy.audit import audit
+from seewhy.report import comparison
+from seewhy.report.html import format_html, read_card
 from seewhy.report.humanize import fact_text, human_bytes, human_count
 from seewhy.report.json_format import format_json
 from seewhy.report.markdown import format_markdown
 from seewhy.report.model import Report, Severity
 from seewhy.report.text import format_text
+
+if TYPE_CHECKING:
+    from seewhy.evaluation.compare import TaskComparison
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,11 +141,14 @@ def main() -> None:
     ]
     args.reports.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, Report]] = []
+    pages: list[Path] = []
     for label, path in targets:
         report = audit(path)
         stem = report.release.name.replace(" ", "_")
         (args.reports / f"{stem}.json").write_text(format_json(report), encoding="utf-8")
         (args.reports / f"{stem}.md").write_text(format_markdown(report), encoding="utf-8")
+        pages.append(args.reports / f"{stem}.html")
+        pages[-1].write_text(html_report(report), encoding="utf-8")
         console.rule(f"{label}: {path}")
         console.out(format_text(report, color=console.is_terminal, width=console.width), end="")
         rows.append((label, report))
@@ -144,10 +159,56 @@ def main() -> None:
         f"Reports written to {args.reports}/; the audits read {human_bytes(read)} "
         f"of {human_bytes(total)} in the three releases."
     )
-    compare_models(console, [targets[0][1], targets[1][1]], args)  # the GGUF, the Gemma folder
+    # the GGUF, the Gemma folder
+    comparisons = compare_models(console, [targets[0][1], targets[1][1]], args)
+    write_index(console, args.reports, [r for _, r in rows], pages, comparisons)
 
 
-def compare_models(console: Console, models: list[Path], args: argparse.Namespace) -> None:
+def html_report(report: Report) -> str:
+    """``seewhy audit --format html``: the page, with the release's card when it has one."""
+    card = read_card(report, Path(report.metadata.source))
+    return format_html(report, card=card[1] if card else None, card_path=card[0] if card else None)
+
+
+def write_index(
+    console: Console,
+    folder: Path,
+    reports: list[Report],
+    pages: list[Path],
+    comparisons: list[TaskComparison],
+) -> None:
+    """``index.html``: the releases side by side, each linked to its own report."""
+    notes = [] if comparisons else ["The evaluation did not run: no scores to compare."]
+    index = folder / "index.html"
+    view = comparison.build_comparison(
+        reports, tasks=comparisons, task_notes=notes, hrefs=[p.name for p in pages]
+    )
+    html = comparison.format_html(view, version=__version__)
+    index.write_text(html, encoding="utf-8")
+    console.rule("Reports to open")
+    console.print(f"The releases side by side: {index.resolve().as_uri()}")
+    for page in pages:
+        console.print(f"  {page.resolve().as_uri()}")
+    console.print(
+        "Open them in any browser (each file is self-contained and fetches nothing), e.g. "
+        f"xdg-open {index} (Linux) or open {index} (macOS)."
+    )
+    if _has_command("serve"):
+        console.print(
+            "Or browse every stored audit: seewhy audit SOURCE --store PATH, then "
+            "seewhy serve --store PATH (http://127.0.0.1:8000)."
+        )
+
+
+def _has_command(name: str) -> bool:
+    from seewhy._commands import app
+
+    return any(c.name == name for c in app.registered_commands)
+
+
+def compare_models(
+    console: Console, models: list[Path], args: argparse.Namespace
+) -> list[TaskComparison]:
     """Evaluate both models on the same items and show where each fails."""
     if (
         importlib.util.find_spec("torch") is None
@@ -156,7 +217,7 @@ def compare_models(console: Console, models: list[Path], args: argparse.Namespac
         console.print(
             "Skipping the evaluation: it needs the eval extra (pip install 'seewhy[eval]')."
         )
-        return
+        return []
     from seewhy.evaluation.analysis import analyze_run
     from seewhy.evaluation.backends.transformers_backend import load
     from seewhy.evaluation.compare import compare_runs
@@ -191,6 +252,7 @@ def compare_models(console: Console, models: list[Path], args: argparse.Namespac
         f"Comparison written to {args.reports}/compare.md and compare.json. The runs are in "
         f"{store_path}: add --store {store_path} to the seewhy eval show commands above."
     )
+    return comparisons
 
 
 if __name__ == "__main__":
