@@ -54,6 +54,7 @@ Examples:
   seewhy eval Qwen/Qwen2.5-7B --backend openai --base-url http://127.0.0.1:8000 \\
       --tasks gsm8k --concurrency 64
   seewhy eval show RUN --failing          # the failing items of a run, in full
+  seewhy eval contamination model.gguf --tasks gsm8k --limit 100   # Min-K% probe
   seewhy eval ingest lm-eval-out/ logs/2025-01-01_task_x.eval
 
 \b
@@ -554,8 +555,10 @@ def eval_contamination(
                 fingerprint = built.fingerprint()
             finally:
                 _close(built)
-        render = probe_json if fmt is EvalFormat.JSON else probe_text
-        _write(render(probes, fingerprint), output)
+        text = (probe_json if fmt is EvalFormat.JSON else probe_text)(probes, fingerprint)
+        if fmt is EvalFormat.MD:
+            text = f"```text\n{text}```\n"
+        _write(text, output)
     raise typer.Exit(EXIT_INCONCLUSIVE if any(p.errors for p in probes) else EXIT_OK)
 
 
