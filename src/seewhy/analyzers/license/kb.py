@@ -609,7 +609,7 @@ def _index(
         names = {*entry.mentions, *(phrase(a) for a in entry.aliases if len(a) > 3)}
         if entry.id.lower() in spdx:
             names.add(phrase(entry.id))
-        for words in names:
+        for words in sorted(names):  # a set: sorted, so the index never depends on hashing
             if words:
                 mentions.setdefault(words.split(" ", 1)[0], []).append((words, entry))
     curated = {e.id.lower() for e in entries}
