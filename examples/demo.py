@@ -201,9 +201,9 @@ def write_index(
 
 
 def _has_command(name: str) -> bool:
-    from seewhy._commands import app
+    from seewhy._commands import build_app
 
-    return any(c.name == name for c in app.registered_commands)
+    return any(c.name == name for c in build_app().registered_commands)
 
 
 def compare_models(

@@ -328,3 +328,23 @@ def test_budget_options_are_validated(tmp_path: Path) -> None:
         out = run("audit", str(tmp_path), *args)
         assert out.returncode == 2, (args, out.stderr)
         assert "must be" in out.stderr
+
+
+@pytest.mark.parametrize("module", ["seewhy._eval_commands", "seewhy._compare_releases"])
+def test_command_modules_import_on_their_own(module: str) -> None:
+    """Each command module imports first without meeting the CLI half-initialised."""
+    out = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_root_help_lists_evaluation_and_comparison() -> None:
+    out = run("--help")
+    assert out.returncode == 0
+    for command in ("eval", "compare", "compare-releases"):
+        assert f"  {command} " in out.stdout

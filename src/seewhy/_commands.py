@@ -76,6 +76,9 @@ Examples:
   seewhy audit ./a ./b --format sarif -o reports/
   seewhy license ./my-model --format md
   seewhy rules SW-PKL-001
+  seewhy eval model.gguf --tasks arc_easy,gsm8k --limit 50
+  seewhy compare a.gguf b.gguf --tasks arc_easy --limit 100
+  seewhy compare-releases ./a ./b --format html -o index.html
 
 {EXIT_CODES_HELP}
 
@@ -843,12 +846,23 @@ def schema(debug: DebugOption = False) -> None:
     sys.stdout.write(report_schema())
 
 
-# -------------------------------------------------------------- evaluation
+# ------------------------------------------------- evaluation, comparison
 
-from seewhy._eval_commands import register as _register_eval  # noqa: E402
+_registered: list[bool] = []
 
-_register_eval(app)
 
-from seewhy._compare_releases import register as _register_compare_releases  # noqa: E402
+def build_app() -> typer.Typer:
+    """The whole command line: the commands above, evaluation and release comparison.
 
-_register_compare_releases(app)
+    Those command modules import helpers from this one, so they are added
+    here, once this module has loaded (never while it loads: importing either
+    of them first would otherwise meet this module half-initialised).
+    """
+    if not _registered:
+        from seewhy._compare_releases import register as register_compare_releases
+        from seewhy._eval_commands import register as register_eval
+
+        register_eval(app)
+        register_compare_releases(app)
+        _registered.append(True)
+    return app

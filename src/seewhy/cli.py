@@ -45,6 +45,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stdout.write(version_line() + "\n")
         sys.stdout.flush()
         raise SystemExit(EXIT_OK)
-    from seewhy._commands import app
+    from seewhy._commands import build_app
 
-    app(args=args, prog_name="seewhy")
+    build_app()(args=args, prog_name="seewhy")
