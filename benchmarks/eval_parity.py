@@ -10,6 +10,19 @@ own process, so wall time and peak RSS are measured per process.
 
     python benchmarks/eval_parity.py              # seewhy's figures only
     python benchmarks/eval_parity.py --lm-eval    # and lm-eval's, with the comparison
+    python benchmarks/eval_parity.py --generate [--lm-eval] [--gen-n 8]   # greedy outputs
+
+``--generate`` compares greedy generations instead, on the first ``--gen-n``
+GSM8K test items, zero-shot (``Question: {{question}}\nAnswer:``, lm-eval's
+gsm8k prompt and stop sequences, ``max_gen_toks`` ``--max-gen-toks``): seewhy's
+responses through ``run_task`` against lm-eval's ``hf`` backend's (its
+``--log_samples`` ``resps``) with ``--lm-eval``; without it, against an
+independent reference computed here with plain transformers
+``model.generate(do_sample=False)``, one item at a time (no padding), on the
+prompt tokenised as lm-eval tokenises it (``add_special_tokens`` only for
+Gemma), decoded without special tokens and cut at the first stop sequence —
+a stand-in for lm-eval's ``hf`` backend, not lm-eval itself. Printed: how
+many responses are identical, and the first difference.
 
 lm-eval is never a dependency of seewhy: with ``--lm-eval`` the script creates
 a separate virtual environment (``.cache/bench-venvs/lm-eval``) and installs
@@ -27,6 +40,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "benchmarks"
 VENV = ROOT / ".cache" / "bench-venvs" / "lm-eval"
 TASK = "arc_easy_parity"
+GEN_TASK = "gsm8k_parity"
+GEN_UNTIL = ("Question:", "</s>", "<|im_end|>")
 
 
 def _smollm2() -> Path:
@@ -128,6 +144,42 @@ def write_task(folder: Path, n: int) -> tuple[Path, str]:
     return spec, source
 
 
+def write_gen_task(folder: Path, n: int, max_gen_toks: int) -> Path:
+    """The zero-shot GSM8K generation task both tools read (the first ``n`` test items)."""
+    from seewhy.evaluation.tasks import load_task
+
+    docs = load_task("gsm8k").docs[:n]
+    rows = [{"question": d["question"], "answer": d["answer"]} for d in docs]
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / f"{GEN_TASK}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = folder / f"{GEN_TASK}.yaml"
+    until = "".join(f"      - {json.dumps(u)}\n" for u in GEN_UNTIL)
+    spec.write_text(
+        f"task: {GEN_TASK}\n"
+        "dataset_path: json\n"
+        "dataset_kwargs:\n"
+        "  data_files:\n"
+        f"    test: {json.dumps(str(data))}\n"
+        "test_split: test\n"
+        "output_type: generate_until\n"
+        'doc_to_text: "Question: {{question}}\\nAnswer:"\n'
+        'doc_to_target: "{{answer}}"\n'
+        "num_fewshot: 0\n"
+        "generation_kwargs:\n"
+        "  until:\n"
+        f"{until}"
+        "  do_sample: false\n"
+        "  temperature: 0.0\n"
+        f"  max_gen_toks: {max_gen_toks}\n"
+        "metric_list:\n"
+        "  - metric: exact_match\n"
+        "    aggregation: mean\n"
+        "    higher_is_better: true\n"
+    )
+    return spec
+
+
 # ------------------------------------------------------------------ children
 
 
@@ -163,6 +215,7 @@ def child_seewhy(spec: Path, model: Path, batch_size: int, out: Path) -> None:
                         "logprobs": list(i.choice_logprobs),
                         "acc": i.scores.get("acc"),
                         "acc_norm": i.scores.get("acc_norm"),
+                        "response": i.response,
                         "error": i.error,
                     }
                     for i in items
@@ -170,6 +223,49 @@ def child_seewhy(spec: Path, model: Path, batch_size: int, out: Path) -> None:
             }
         )
     )
+
+
+def child_reference(spec: Path, model: Path, out: Path) -> None:
+    """Greedy generations with plain transformers, one item at a time: the stand-in reference.
+
+    Written from lm-eval's ``HFLM.generate_until`` (not from seewhy's backend): the
+    prompt encoded with ``add_special_tokens`` only for Gemma, ``generate`` with
+    ``do_sample=False`` and ``max_new_tokens=max_gen_toks``, the new tokens decoded
+    without special tokens, the text cut at the first of the stop sequences.
+    """
+    import torch
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    data = Path(json.loads(re.findall(r'test: (".*")', spec.read_text())[0]))
+    max_new = int(re.findall(r"max_gen_toks: (\d+)", spec.read_text())[0])
+    docs = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
+    kw: dict[str, Any] = {"gguf_file": model.name, "local_files_only": True}
+    tok = transformers.AutoTokenizer.from_pretrained(model.parent, **kw)
+    lm = transformers.AutoModelForCausalLM.from_pretrained(
+        model.parent, dtype=torch.float32, **kw
+    ).eval()
+    add_bos = "gemma" in str(lm.config.model_type)
+    texts = []
+    for doc in docs:
+        prompt = f"Question: {doc['question']}\nAnswer:"
+        ids = torch.tensor([tok.encode(prompt, add_special_tokens=add_bos)])
+        with torch.inference_mode():
+            out_ids = lm.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                max_new_tokens=max_new,
+                pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+            )
+        text = tok.decode(out_ids[0, ids.shape[1] :].tolist(), skip_special_tokens=True)
+        for stop in GEN_UNTIL:
+            text = text.split(stop)[0]
+        texts.append(text)
+    out.write_text(json.dumps(texts))
 
 
 def _rss() -> int | None:
@@ -207,7 +303,9 @@ def ensure_lm_eval() -> Path:
     return exe
 
 
-def run_lm_eval(spec: Path, model: Path, batch_size: int, out: Path) -> tuple[float, int]:
+def run_lm_eval(
+    spec: Path, model: Path, batch_size: int, out: Path, task: str = TASK
+) -> tuple[float, int]:
     exe = ensure_lm_eval()
     env = dict(
         os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false"
@@ -220,7 +318,7 @@ def run_lm_eval(spec: Path, model: Path, batch_size: int, out: Path) -> tuple[fl
         "--model_args",
         f"pretrained={model.parent},gguf_file={model.name},dtype=float32",
         "--tasks",
-        TASK,
+        task,
         "--include_path",
         str(spec.parent),
         "--batch_size",
@@ -235,6 +333,15 @@ def run_lm_eval(spec: Path, model: Path, batch_size: int, out: Path) -> tuple[fl
     if code != 0:
         raise SystemExit(f"lm-eval failed with exit status {code}")
     return wall, peak
+
+
+def _samples(out: Path, task: str) -> list[dict[str, Any]]:
+    samples = sorted(out.rglob(f"samples_{task}_*.jsonl"))
+    if not samples:
+        raise SystemExit(f"no samples_{task}_*.jsonl under {out}")
+    rows = [json.loads(line) for line in samples[-1].read_text().splitlines() if line.strip()]
+    rows.sort(key=lambda r: r["doc_id"])
+    return rows
 
 
 def read_lm_eval(out: Path) -> tuple[list[dict[str, Any]], float | None]:
@@ -258,6 +365,56 @@ def read_lm_eval(out: Path) -> tuple[list[dict[str, Any]], float | None]:
     return items, float(total) if total is not None else None
 
 
+# ---------------------------------------------------------------- generation
+
+
+def compare_generations(args: argparse.Namespace, model: Path) -> None:
+    """seewhy's greedy GSM8K responses against lm-eval's (or the stand-in reference's)."""
+    work = ROOT / ".cache" / "eval-parity"
+    spec = write_gen_task(work / "gen-task", args.gen_n, args.max_gen_toks)
+    ours = work / "seewhy-gen.json"
+    common = [sys.executable, __file__, "--model", str(model), "--batch-size", str(args.batch_size)]
+    wall, _, code = _run_child([*common, "--child-seewhy", str(spec), str(ours)])
+    if code != 0:
+        raise SystemExit(f"the seewhy run failed with exit status {code}")
+    mine = [i["response"] for i in json.loads(ours.read_text())["items"]]
+    if args.lm_eval:
+        out = work / "lm-eval-gen"
+        ref_wall, _ = run_lm_eval(spec, model, args.batch_size, out, task=GEN_TASK)
+        theirs = [row["resps"][0][0] for row in _samples(out, GEN_TASK)]
+        reference = "lm-eval hf backend"
+    else:
+        ref_out = work / "reference-gen.json"
+        ref_wall, _, code = _run_child([*common, "--child-reference", str(spec), str(ref_out)])
+        if code != 0:
+            raise SystemExit(f"the reference run failed with exit status {code}")
+        theirs = json.loads(ref_out.read_text())
+        reference = (
+            "plain transformers generate(do_sample=False), one item at a time "
+            "(a stand-in for lm-eval's hf backend; --lm-eval runs lm-eval itself)"
+        )
+    if len(theirs) != len(mine):
+        raise SystemExit(f"the reference has {len(theirs)} responses, seewhy {len(mine)}")
+    same = [a == b for a, b in zip(mine, theirs, strict=True)]
+    print(f"model      {model.name} (float32 on CPU), batch size {args.batch_size}")
+    print(
+        f"generate   {len(mine)} GSM8K test items, zero-shot, greedy, "
+        f"max_gen_toks {args.max_gen_toks}; reference: {reference}"
+    )
+    print(
+        f"generate   identical {sum(same)}/{len(same)}, different {len(same) - sum(same)}; "
+        f"wall seewhy {wall:.1f} s, reference {ref_wall:.1f} s (each end to end)"
+    )
+    for index, (a, b, ok) in enumerate(zip(mine, theirs, same, strict=True)):
+        if not ok:
+            cut = next((j for j, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+            cut = min(len(a), len(b)) if cut is None else cut
+            print(f"first difference: item {index} at character {cut}")
+            print(f"  seewhy    {a[max(0, cut - 40) : cut + 80]!r}")
+            print(f"  reference {b[max(0, cut - 40) : cut + 80]!r}")
+            break
+
+
 # ---------------------------------------------------------------------- main
 
 
@@ -267,11 +424,23 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--model", type=Path, default=None, help="a GGUF (default: SmolLM2)")
     parser.add_argument("--lm-eval", action="store_true", help="also run lm-eval (own venv)")
+    parser.add_argument(
+        "--generate", action="store_true", help="compare greedy generations on GSM8K instead"
+    )
+    parser.add_argument("--gen-n", type=int, default=8, help="GSM8K items for --generate")
+    parser.add_argument("--max-gen-toks", type=int, default=128, help="for --generate")
     parser.add_argument("--child-seewhy", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-reference", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     model = (args.model or _smollm2()).resolve()
     if args.child_seewhy:
         child_seewhy(Path(args.child_seewhy[0]), model, args.batch_size, Path(args.child_seewhy[1]))
+        return
+    if args.child_reference:
+        child_reference(Path(args.child_reference[0]), model, Path(args.child_reference[1]))
+        return
+    if args.generate:
+        compare_generations(args, model)
         return
 
     work = ROOT / ".cache" / "eval-parity"
