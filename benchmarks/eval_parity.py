@@ -261,7 +261,7 @@ def child_reference(spec: Path, model: Path, out: Path) -> None:
                 max_new_tokens=max_new,
                 pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
             )
-        text = tok.decode(out_ids[0, ids.shape[1] :].tolist(), skip_special_tokens=True)
+        text = str(tok.decode(out_ids[0, ids.shape[1] :].tolist(), skip_special_tokens=True))
         for stop in GEN_UNTIL:
             text = text.split(stop)[0]
         texts.append(text)
