@@ -198,6 +198,7 @@ def child_seewhy(spec: Path, model: Path, batch_size: int, out: Path) -> None:
 
     backend = TransformersBackend(model, dtype="float32", device="cpu", batch_size=batch_size)
     loaded = time.perf_counter()
+    loaded_rss = _rss()
     task = load_task(spec)
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "store.sqlite") as store:
         run = run_task(task, backend, store, progress=False)
@@ -208,6 +209,7 @@ def child_seewhy(spec: Path, model: Path, batch_size: int, out: Path) -> None:
             {
                 "load_s": loaded - began,
                 "baseline_rss": baseline,
+                "loaded_rss": loaded_rss,
                 "eval_s": done - loaded,
                 "parameters": backend.parameters,
                 "items": [
@@ -481,6 +483,12 @@ def main() -> None:
             f"seewhy     peak above the {mine['baseline_rss'] / 2**20:.0f} MiB of torch and "
             f"transformers once imported: {above / 2**20:.0f} MiB = {above / dequantized:.2f}x "
             "(the peak is transformers dequantizing the GGUF while loading)"
+        )
+    if mine.get("baseline_rss") and mine.get("loaded_rss"):
+        held = mine["loaded_rss"] - mine["baseline_rss"]
+        print(
+            f"seewhy     once loaded (model and tokenizer): {held / 2**20:.0f} MiB above the "
+            f"libraries = {held / dequantized:.2f}x"
         )
     if not args.lm_eval:
         print("(run with --lm-eval to compare with lm-eval's hf backend)")
