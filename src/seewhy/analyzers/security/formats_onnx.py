@@ -129,23 +129,34 @@ def _check_location(
             f"tensor {name}: location {shown!r} goes through the symbolic link {show(link)!r}",
             _evidence(file, tensor, location, note),
         )
+    if not _check_target(file, collector, tensor, location, Path(real)):
+        return None
+    return Path(os.path.relpath(real, root)).as_posix()
+
+
+def _check_target(
+    file: ReleaseFile, collector: Collector, tensor: ExternalTensor, location: str, target: Path
+) -> bool:
+    """Check the external data file a location resolved to; False when it cannot be used."""
+    name = show(tensor.name, 80) or "<unnamed>"
+    shown = show(location)
+    note = f"tensor {name}"
     try:
-        st = Path(real).stat()
+        st = target.stat()
     except OSError:
         collector.add(
             "SW-ONNX-005",
             f"tensor {name}: external data file {shown!r} is not in the release",
             _evidence(file, tensor, location, note),
         )
-        return None
-    relative = Path(os.path.relpath(real, root)).as_posix()
+        return False
     if not stat.S_ISREG(st.st_mode):
         collector.add(
             "SW-ONNX-005",
             f"tensor {name}: external data {shown!r} is not a regular file",
             _evidence(file, tensor, location, note),
         )
-        return None
+        return False
     if st.st_nlink > 1:
         collector.add(
             "SW-ONNX-004",
@@ -153,7 +164,7 @@ def _check_location(
             _evidence(file, tensor, location, note),
         )
     _check_range(file, collector, tensor, location, st.st_size)
-    return relative
+    return True
 
 
 def _check_cached_location(
@@ -192,22 +203,8 @@ def _check_cached_location(
             _evidence(file, tensor, location, note),
         )
         return None
-    try:
-        st = target.abs_path.stat()
-    except OSError:
-        collector.add(
-            "SW-ONNX-005",
-            f"tensor {name}: external data file {shown!r} cannot be read",
-            _evidence(file, tensor, location, note),
-        )
+    if not _check_target(file, collector, tensor, location, target.abs_path):
         return None
-    if st.st_nlink > 1:
-        collector.add(
-            "SW-ONNX-004",
-            f"tensor {name}: external data file {shown!r} has {st.st_nlink} hard links",
-            _evidence(file, tensor, location, note),
-        )
-    _check_range(file, collector, tensor, location, st.st_size)
     return relative
 
 
