@@ -160,6 +160,14 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", metavar="FILE", help="Write here (its folder must exist)."),
 ]
+ModelArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="MODEL",
+        help="A GGUF file or Hugging Face folder (transformers), or a served model id (openai).",
+        show_default=False,
+    ),
+]
 TasksOption = Annotated[
     str | None,
     typer.Option(
@@ -422,15 +430,7 @@ def evaluate_model(
 
 @eval_app.command("run", cls=_Command, epilog=EVAL_EPILOG)
 def eval_run(
-    model: Annotated[
-        str,
-        typer.Argument(
-            metavar="MODEL",
-            help="A GGUF file or Hugging Face folder (transformers), or a served model id "
-            "(openai).",
-            show_default=False,
-        ),
-    ],
+    model: ModelArgument,
     tasks: TasksOption = None,
     backend: BackendOption = BackendChoice.TRANSFORMERS,
     base_url: BaseUrlOption = None,
@@ -482,15 +482,7 @@ def eval_run(
 
 @eval_app.command("contamination", cls=_Command)
 def eval_contamination(
-    model: Annotated[
-        str,
-        typer.Argument(
-            metavar="MODEL",
-            help="A GGUF file or Hugging Face folder (transformers), or a served model id "
-            "(openai).",
-            show_default=False,
-        ),
-    ],
+    model: ModelArgument,
     tasks: TasksOption = None,
     backend: BackendOption = BackendChoice.TRANSFORMERS,
     base_url: BaseUrlOption = None,
