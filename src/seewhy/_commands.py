@@ -181,6 +181,20 @@ def _help(ctx: typer.Context, value: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
+HelpOption = Annotated[
+    bool,
+    typer.Option(
+        "-h",
+        "--help",
+        callback=_help,
+        is_eager=True,
+        expose_value=False,
+        help="Show this message and exit.",
+    ),
+]
+"""A group's own -h/--help (typer's built-in one converts its None default through pydantic)."""
+
+
 # The root's own -h/--help: typer's built-in one defaults to None, and typer
 # converts a None through pydantic, so every subcommand would import pydantic
 # (even `seewhy audit --help`); a bool default is passed through as it is.
@@ -191,17 +205,7 @@ def _root(
         typer.Option(*VERSION_FLAGS, callback=_version, is_eager=True, help="Print the version."),
     ] = False,
     debug: DebugOption = False,
-    show_help: Annotated[
-        bool,
-        typer.Option(
-            "-h",
-            "--help",
-            callback=_help,
-            is_eager=True,
-            expose_value=False,
-            help="Show this message and exit.",
-        ),
-    ] = False,
+    show_help: HelpOption = False,
 ) -> None:
     """Audit an open AI model release: what is in it, with evidence for every finding."""
 

@@ -22,10 +22,10 @@ from seewhy._commands import (
     EXIT_INCONCLUSIVE,
     EXIT_OK,
     DebugOption,
+    HelpOption,
     _Command,
     _fatal,
     _Group,
-    _help,
     _write,
 )
 from seewhy.errors import SeewhyError, UsageError
@@ -123,17 +123,7 @@ eval_app = typer.Typer(
 # through pydantic, as the root's comment in seewhy._commands explains).
 @eval_app.callback(add_help_option=False)
 def _eval_group(
-    show_help: Annotated[
-        bool,
-        typer.Option(
-            "-h",
-            "--help",
-            callback=_help,
-            is_eager=True,
-            expose_value=False,
-            help="Show this message and exit.",
-        ),
-    ] = False,
+    show_help: HelpOption = False,
 ) -> None:
     """Measure a model on benchmark tasks, with every item's evidence."""
 
