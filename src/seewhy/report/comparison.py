@@ -28,9 +28,9 @@ from seewhy.report.html import (
     TONE,
     Page,
     _asset,
-    _csp_hash,
     _environment,
     build_page,
+    page_csp,
 )
 from seewhy.report.humanize import human_bytes
 from seewhy.report.model import Report, Severity
@@ -447,16 +447,7 @@ def format_html(comparison: Comparison, *, version: str = "") -> str:
     """The comparison as one self-contained HTML page (same CSP as the report)."""
     css = _asset("report.css") + "\n" + _asset("compare.css")
     js = _asset("report.js")
-    csp = "; ".join(
-        (
-            "default-src 'none'",
-            f"style-src {_csp_hash(css)}",
-            f"script-src {_csp_hash(js)}",
-            "img-src data:",
-            "base-uri 'none'",
-            "form-action 'none'",
-        )
-    )
+    csp = page_csp(css, js)
     template = _environment().get_template("compare.html.j2")
     return template.render(
         cmp=comparison,

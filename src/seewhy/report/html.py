@@ -629,16 +629,9 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def format_html(report: Report, *, card: str | None = None, card_path: str | None = None) -> str:
-    """The report as one self-contained HTML page.
-
-    ``card`` is the release's model card (Markdown) to show, sanitised, in a
-    folded section; ``card_path`` names its file.
-    """
-    page = build_page(report, card=card, card_path=card_path)
-    css = _asset("report.css")
-    js = _asset("report.js")
-    csp = "; ".join(
+def page_csp(css: str, js: str) -> str:
+    """The Content-Security-Policy of a page: only its own inline style and script, by hash."""
+    return "; ".join(
         (
             "default-src 'none'",
             f"style-src {_csp_hash(css)}",
@@ -648,6 +641,18 @@ def format_html(report: Report, *, card: str | None = None, card_path: str | Non
             "form-action 'none'",
         )
     )
+
+
+def format_html(report: Report, *, card: str | None = None, card_path: str | None = None) -> str:
+    """The report as one self-contained HTML page.
+
+    ``card`` is the release's model card (Markdown) to show, sanitised, in a
+    folded section; ``card_path`` names its file.
+    """
+    page = build_page(report, card=card, card_path=card_path)
+    css = _asset("report.css")
+    js = _asset("report.js")
+    csp = page_csp(css, js)
     template = _environment().get_template("report.html.j2")
     return template.render(
         page=page,
