@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import PurePosixPath
+from typing import IO
 
 from seewhy.analyzers.interface import AuditContext, ResultBuilder
 from seewhy.analyzers.nested import Extraction, MemberLimit, budget_for
@@ -273,14 +274,7 @@ def _tar_chunks(archive: tarfile.TarFile, member: tarfile.TarInfo) -> Iterator[b
     if reader is None:
         return
     with reader:
-        while True:
-            try:
-                chunk = reader.read(READ_CHUNK)
-            except CompressionLimit as exc:
-                raise MemberLimit(exc.message, bomb=exc.kind == "ratio") from exc
-            if not chunk:
-                return
-            yield chunk
+        yield from _stream_chunks(reader)
 
 
 def _extractor(extraction: Extraction, skip: frozenset[str] = frozenset()) -> _OnMember:
@@ -554,7 +548,8 @@ def _inner_name(path: str) -> str:
     return name
 
 
-def _stream_chunks(reader: DecompressedReader) -> Iterator[bytes]:
+def _stream_chunks(reader: DecompressedReader | IO[bytes]) -> Iterator[bytes]:
+    """``reader``'s bytes in chunks; a decompression cap hit becomes a member limit."""
     while True:
         try:
             chunk = reader.read(READ_CHUNK)
