@@ -375,6 +375,7 @@ def smol_run(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: Path) -> di
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"wrote {export}" in out.stderr
+    assert "de-quantizing" not in out.stderr  # no progress-bar noise in a pipe
     return {"store": store, "export": export, "doc": json.loads(export.read_text("utf-8"))}
 
 

@@ -34,7 +34,9 @@ extra). Only safetensors and GGUF weights are loaded — never pickles — and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import sys
 import time
 from collections.abc import Sequence
@@ -212,19 +214,24 @@ class TransformersBackend:
         self._digest_cache = digest_cache
         self._fingerprint: ModelFingerprint | None = None
         w = self._weights
-        if not sys.stderr.isatty():
-            # transformers draws tqdm bars while it dequantizes a GGUF; in a log
-            # or a pipe they are hundreds of carriage-return lines of noise.
+        quiet = not sys.stderr.isatty()
+        if quiet:
             transformers.utils.logging.disable_progress_bar()
         common: dict[str, Any] = {"trust_remote_code": False, "local_files_only": True}
         if w.gguf_file:
             common["gguf_file"] = w.gguf_file
+        # transformers draws its GGUF dequantizing bar with a bare tqdm that
+        # ignores its own progress-bar switch: in a log or a pipe that bar is
+        # hundreds of carriage-return lines, so it goes nowhere there. Errors
+        # still raise, and transformers' logging keeps its own stream.
+        bars = contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext()
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(w.folder, **common)
-            extra: dict[str, Any] = {} if w.gguf_file else {"use_safetensors": True}
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(
-                w.folder, dtype=getattr(torch, dtype), **common, **extra
-            )
+            with bars:
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(w.folder, **common)
+                extra: dict[str, Any] = {} if w.gguf_file else {"use_safetensors": True}
+                self.model = transformers.AutoModelForCausalLM.from_pretrained(
+                    w.folder, dtype=getattr(torch, dtype), **common, **extra
+                )
         except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(f"cannot load {w.display}: {first}") from exc
