@@ -164,6 +164,10 @@ def _set_debug(value: bool) -> bool:
     return value
 
 
+EvidenceStoreOption = Annotated[
+    Path | None,
+    typer.Option(metavar="PATH", help="The evaluation store --evidence run ids are read from."),
+]
 DebugOption = Annotated[
     bool, typer.Option("--debug", help=_DEBUG_HELP, callback=_set_debug, is_eager=True)
 ]
@@ -512,10 +516,7 @@ def audit(
             "or a `seewhy eval --format json` file (repeatable).",
         ),
     ] = None,
-    store: Annotated[
-        Path | None,
-        typer.Option(metavar="PATH", help="The evaluation store --evidence run ids are read from."),
-    ] = None,
+    store: EvidenceStoreOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Audit model releases and print one report per source."""

@@ -17,6 +17,7 @@ import typer
 from seewhy._commands import (
     EXIT_OK,
     DebugOption,
+    EvidenceStoreOption,
     _check_output_file,
     _Command,
     _fatal,
@@ -146,10 +147,7 @@ def compare_releases(
             "(repeatable); tasks run on two or more models are compared item by item.",
         ),
     ] = None,
-    store: Annotated[
-        Path | None,
-        typer.Option(metavar="PATH", help="The evaluation store --evidence run ids are read from."),
-    ] = None,
+    store: EvidenceStoreOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Compare audited releases side by side: verdicts, licenses, openness, scores."""
