@@ -1,8 +1,11 @@
 """Opening a local release: what cannot be seen, empty releases, odd names, repeated reads.
 
-The unreadable-folder tests run the real ``seewhy`` command in a subprocess as
-an unprivileged user (uid/gid 65534 when the tests run as root, where mode 000
-stops nothing), on files in a folder that user can traverse.
+The unreadable-folder tests run the real ``seewhy`` command in a subprocess
+that permissions bind: as root, where mode 000 stops nothing, it keeps uid 0
+but loses the capabilities that bypass file permissions (so the checkout and
+its venv, owned by root in a folder only root may enter, stay readable while a
+mode-000 folder does not); without setpriv it runs as uid/gid 65534 on files in
+a folder that user can traverse.
 """
 
 from __future__ import annotations
@@ -36,17 +39,17 @@ def _evil_pickle() -> bytes:
 
 
 def run_seewhy(*args: str, unprivileged: bool = False) -> subprocess.CompletedProcess[str]:
-    """The real command line; as uid/gid 65534 when ``unprivileged`` and running as root.
+    """The real command line, bound by file permissions when ``unprivileged``.
 
-    setpriv drops to 65534 with no capabilities left; it resolves the
-    interpreter before dropping, which matters where Python lives under a
-    folder only root may traverse. Without setpriv, subprocess drops itself.
+    As root, setpriv removes CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
+    bounding and inheritable sets: the process stays uid 0, so it still reads
+    what root owns (CI's checkout may sit in a 0700 temporary folder), but a
+    mode-000 folder stops it. Without setpriv, subprocess drops to 65534.
     """
     drop = unprivileged and os.geteuid() == 0
     setpriv = shutil.which("setpriv") if drop else None
-    prefix = (
-        [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if setpriv else []
-    )
+    caps = "-dac_override,-dac_read_search"
+    prefix = [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"] if setpriv else []
     by_subprocess = drop and not setpriv
     return subprocess.run(
         [*prefix, sys.executable, "-m", "seewhy", *args],
