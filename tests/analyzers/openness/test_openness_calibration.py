@@ -179,3 +179,23 @@ def test_finetuned_from_model_label_names_the_base(tmp_path: Path) -> None:
     assert "CodeLlama-7B" in base["notes"] and "prose" in base["notes"]
     lic = fact_value(report, "openness.license")
     assert isinstance(lic, dict) and lic["inherited"], lic
+
+
+# ------------------------------------------------------------------ weights: availability
+
+
+@pytest.mark.parametrize(
+    "card",
+    ["bigcode__santacoder.md", "facebook__JASCO.md", "microsoft__wavecoder-ultra-6.7b.md"],
+)
+def test_osai_weights_grade_availability_not_terms(tmp_path: Path, card: str) -> None:
+    """The index grades whether the weights are shared (gating makes them partial); their
+    license is its own parameter. RAIL-, CC-BY-NC- and DeepSeek-licensed weights that are
+    simply downloadable are open here and closed under licenses, as the experts grade."""
+    manifest_card(card)
+    report = corpus_release(tmp_path, card)
+    params = expert(card)["osai"]["params"]
+    weights = osai(report, "weights_endmodel")
+    assert weights["class"] == params["weights_endmodel"]["class"] == "open"
+    assert "graded under licenses" in weights["notes"]
+    assert osai(report, "licenses")["class"] != "open"

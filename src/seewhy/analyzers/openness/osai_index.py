@@ -111,6 +111,9 @@ def _closed(what: str, notes: str | None = None) -> _Graded:
 
 
 def _weights_end(x: _Inputs) -> _Graded:
+    """The index grades availability here ("shared", "partially/not fully shared, e.g.
+    gated downloads"); the terms are its ``licenses`` parameter. Weights that no license
+    lets anyone use are not freely available either."""
     w = x.detected["Model parameters (Final)"]
     if not w.present:
         return _closed("weight files")
@@ -119,19 +122,18 @@ def _weights_end(x: _Inputs) -> _Graded:
     if x.gated is not None:
         problems.append("gated download (access form on the Hub)")
         evidence += (x.gated,)
-    if x.lic.state == "restricted":
-        problems.append(f"{x.lic.display}: {restriction_summary(x.lic.restrictions)}")
-    elif x.lic.state in ("none", "unidentified"):
+    if x.lic.state in ("none", "unidentified"):
         problems.append("no identified license, so free availability is not confirmed")
-    elif x.lic.state == "not-open":
-        problems.append(f"under {x.lic.display}, not an open license")
     if problems:
         return _Graded(
             "partial", "weights in the release; " + "; ".join(problems), _first_link(w), evidence
         )
-    return _Graded(
-        "open", f"weights in the release under {x.lic.display}", _first_link(w), evidence
+    terms = (
+        f"under {x.lic.display}"
+        if x.lic.state == "open"
+        else f"shared under {x.lic.display}, whose terms are graded under licenses, not here"
     )
+    return _Graded("open", f"weights in the release {terms}", _first_link(w), evidence)
 
 
 def _data_end(x: _Inputs) -> _Graded:
