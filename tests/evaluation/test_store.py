@@ -152,3 +152,142 @@ def test_weights_digest_is_cached_by_path_size_and_mtime(tmp_path: Path) -> None
         weights.write_bytes(b"GGUF changed")
         os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
         assert file_sha256(weights, store) == hashlib.sha256(b"GGUF changed").hexdigest()
+
+
+# ------------------------------------------------------------------ schema 2: reports
+
+V1_STORE = Path(__file__).parent / "data" / "store-v1.sqlite"
+
+
+def _bytes_of(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_a_v1_store_is_upgraded_and_keeps_its_runs(tmp_path: Path, example_release: Path) -> None:
+    """store-v1.sqlite was written by the schema-1 store (see data/README.md)."""
+    from seewhy.audit import audit
+
+    path = tmp_path / "old.sqlite"
+    path.write_bytes(V1_STORE.read_bytes())
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta").fetchone()[0] == "1"
+        assert "reports" not in {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    with Store(path, read_only=True) as ro:  # read-only: no upgrade, and no reports yet
+        assert ro.version == 1
+        assert ro.report_summaries() == []
+        assert ro.get_run("v1-run") is not None
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION == 2
+        run = store.get_run("v1-run")
+        assert run is not None and run.task == "arc_easy"
+        assert [i.item_id for i in store.items("v1-run")] == ["q1"]
+        assert store.get_file_digest("/x/w.gguf", 10, 5) == "a" * 64
+        report_id = store.put_report(audit(example_release), source="tiny")
+        assert store.get_report(report_id) is not None
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta").fetchone()[0] == "2"
+
+
+def test_an_empty_file_becomes_a_current_store(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite"
+    path.touch()
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION
+        assert store.report_summaries() == []
+        assert store.runs() == []
+
+
+def test_a_newer_store_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        db.execute("CREATE TABLE future (x)")
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.close()
+    before = _bytes_of(path)
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match="schema version 3.*upgrade seewhy"):
+            Store(path, read_only=read_only)
+    assert _bytes_of(path) == before
+
+
+def test_corrupt_and_foreign_files_are_refused_and_left_as_they_were(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.sqlite"
+    Store(corrupt).close()
+    data = bytearray(corrupt.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # the first page's b-tree, header kept
+    corrupt.write_bytes(bytes(data))
+    foreign = tmp_path / "other.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (text)")
+    for path in (corrupt, foreign):
+        before = _bytes_of(path)
+        for read_only in (False, True):
+            with pytest.raises(StoreError, match="not a seewhy"):
+                Store(path, read_only=read_only)
+        assert _bytes_of(path) == before
+
+
+def test_read_only_store_never_writes(tmp_path: Path, example_release: Path) -> None:
+    from seewhy.audit import audit
+
+    path = tmp_path / "s.sqlite"
+    with pytest.raises(StoreError, match="no store at"):
+        Store(path, read_only=True)
+    assert not path.exists()
+    with Store(path) as store:
+        store.put_report(audit(example_release), source="a")
+    with Store(path, read_only=True) as ro:
+        with pytest.raises(StoreError, match="read-only"):
+            ro.put_report(audit(example_release), source="b")
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            ro.put_run(_run("r9"))
+        assert len(ro.report_summaries()) == 1
+
+
+def test_reports_round_trip_with_their_summaries(tmp_path: Path, example_release: Path) -> None:
+    from datetime import UTC, datetime
+
+    from seewhy.audit import audit
+
+    early = audit(example_release, now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    late = audit(example_release, now=lambda: datetime(2026, 3, 1, tzinfo=UTC))
+    with Store(tmp_path / "s.sqlite") as store:
+        first = store.put_report(early, source="./tiny")
+        assert store.put_report(early, source="./tiny") == first  # idempotent
+        second = store.put_report(late, source="./tiny")
+        other = store.put_report(early, source="hf:org/tiny")
+        assert len({first, second, other}) == 3
+        assert store.get_report(first) == early
+        assert store.get_report("absent") is None
+        latest = store.latest_report_for("./tiny")
+        assert latest is not None and latest.report_id == second
+        assert store.latest_report_for("nowhere") is None
+        rows = store.report_summaries()
+        assert [r.report_id for r in rows][0] == second  # newest first
+        assert len(rows) == 3
+        s = rows[0]
+        verdict = late.verdict("openness")
+        assert verdict is not None and s.openness == verdict.value
+        params = late.fact("parameter_count")
+        assert params is not None and s.parameters == params.value
+        assert s.release == "tiny-llama"
+        assert s.license_state == "open" and s.license == "Apache-2.0"
+        assert "Apache-2.0" in s.license_ids
+        assert s.findings == len(late.findings)
+        assert store.report_summaries(source="hf:org/tiny")[0].report_id == other
+        assert store.report_summaries(text="ORG/t")[0].report_id == other
+        assert store.report_summaries(text="%") == []  # LIKE wildcards are literal
+        assert store.report_summaries(openness="closed") == []
+        assert store.count_reports(openness=s.openness) == 3
+        oldest = store.report_summaries(sort="created_at", descending=False, limit=1)
+        assert [r.created_at for r in oldest] == [early.metadata.generated_at]
+        assert {r.report_id for r in store.report_summaries(ids=[first, other])} == {first, other}
+        assert store.report_summaries(ids=[]) == []
+        assert dict(store.report_facets()["openness"]) == {s.openness: 3}
+        with pytest.raises(StoreError, match="cannot sort"):
+            store.report_summaries(sort="report; DROP TABLE reports")
+        store.delete_report(first)
+        assert store.get_report(first) is None

@@ -13,20 +13,30 @@ The database runs in WAL mode, so readers (``seewhy compare``, ``audit
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
 from seewhy.errors import SeewhyError
 from seewhy.evaluation.model import ItemRecord, RunRecord, stable_hash
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from seewhy.report.model import Report
 
-_SCHEMA = """
+SCHEMA_VERSION = 2
+"""The store's schema version; :data:`MIGRATIONS` brings older files up to it."""
+
+_V1 = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -61,9 +71,111 @@ CREATE TABLE IF NOT EXISTS file_digests (
 );
 """
 
+_V2 = """
+CREATE TABLE reports (
+    report_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    release TEXT NOT NULL,
+    revision TEXT,
+    created_at TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    openness TEXT,
+    mof_class TEXT,
+    license TEXT,
+    license_state TEXT,
+    license_ids TEXT NOT NULL,
+    load_safety TEXT,
+    performance TEXT,
+    parameters INTEGER,
+    total_bytes INTEGER NOT NULL,
+    file_count INTEGER NOT NULL,
+    worst_severity TEXT,
+    findings INTEGER NOT NULL,
+    severity_counts TEXT NOT NULL,
+    scores TEXT NOT NULL,
+    missing TEXT NOT NULL,
+    seewhy_version TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE INDEX reports_source ON reports (source, created_at);
+CREATE INDEX reports_release ON reports (release, created_at);
+CREATE INDEX reports_created ON reports (created_at);
+CREATE INDEX reports_openness ON reports (openness);
+CREATE INDEX reports_license_state ON reports (license_state);
+CREATE INDEX reports_load_safety ON reports (load_safety);
+CREATE INDEX reports_parameters ON reports (parameters);
+"""
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, _V1),  # runs, items, the weights-digest cache
+    (2, _V2),  # audit reports with their summary columns
+)
+"""(version, SQL) in order: a store at version N runs every step above N, in one transaction."""
+
 
 class StoreError(SeewhyError):
     """The evaluation store cannot be opened, read or written."""
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """One stored audit report, as the list of releases shows it (no findings, no files).
+
+    ``license_state`` is the license family (``open``, ``restricted``, ``closed``
+    or None when no license was identified); ``scores`` maps a benchmark to its
+    measured (or, when not measured, claimed) score, both as fractions.
+    """
+
+    report_id: str
+    source: str
+    release: str
+    revision: str | None
+    created_at: str
+    stored_at: str
+    openness: str | None
+    mof_class: str | None
+    license: str | None
+    license_state: str | None
+    license_ids: tuple[str, ...]
+    load_safety: str | None
+    performance: str | None
+    parameters: int | None
+    total_bytes: int
+    file_count: int
+    worst_severity: str | None
+    findings: int
+    severity_counts: dict[str, int]
+    scores: dict[str, dict[str, float | None]]
+    missing: tuple[str, ...]
+    seewhy_version: str
+
+
+REPORT_SORTS = (
+    "created_at",
+    "release",
+    "source",
+    "openness",
+    "mof_class",
+    "license",
+    "license_state",
+    "load_safety",
+    "performance",
+    "parameters",
+    "total_bytes",
+    "findings",
+)
+"""Columns :meth:`Store.report_summaries` can sort by."""
+
+_SUMMARY_COLUMNS = (
+    "report_id, source, release, revision, created_at, stored_at, openness, mof_class, "
+    "license, license_state, license_ids, load_safety, performance, parameters, total_bytes, "
+    "file_count, worst_severity, findings, severity_counts, scores, missing, seewhy_version"
+)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration script (``;``-separated, no ``;`` inside one)."""
+    return [part.strip() for part in script.split(";") if part.strip()]
 
 
 def default_store_path() -> Path:
@@ -97,46 +209,104 @@ def item_cache_key(
 
 
 class Store:
-    """Runs and items in SQLite. Use as a context manager or call :meth:`close`."""
+    """Runs, items and audit reports in SQLite. Use as a context manager or call :meth:`close`.
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    Opening a store upgrades an older one through :data:`MIGRATIONS`; a file
+    that is not a seewhy store, or one written by a newer seewhy, raises
+    :class:`StoreError` and is left exactly as it was. ``read_only=True``
+    opens the file with SQLite's ``mode=ro`` (no upgrade, no write of any
+    kind; ``seewhy serve`` uses it); the file must then exist.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self.read_only = read_only
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30.0)
+            if read_only:
+                if not self.path.is_file():
+                    raise StoreError(
+                        f"no store at {self.path}: save reports into it first "
+                        "(`seewhy audit SOURCE --store FILE`) or point --store at another file"
+                    )
+                uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, timeout=30.0)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the evaluation store {self.path}: {exc}") from exc
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._check_version()
+            self.version = self._open()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StoreError(
                 f"{self.path} is not a seewhy evaluation store ({exc}); "
                 "point --store or SEEWHY_STORE at another file"
             ) from exc
+        except StoreError:
+            self._db.close()
+            raise
 
-    def _check_version(self) -> None:
+    def _stored_version(self) -> int:
+        """The file's schema version: 0 for an empty file; StoreError for a foreign one."""
+        tables = {
+            str(r[0])
+            for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if not tables:
+            return 0
+        if "meta" not in tables:
+            raise StoreError(
+                f"{self.path} is an SQLite file but not a seewhy store (no meta table); "
+                "it was left as it is: point --store or SEEWHY_STORE at another file"
+            )
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
-            with self._db:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            return
+            return 0 if tables <= {"meta"} else 1  # a v1 store interrupted before its version
         try:
             version = int(row[0])
         except ValueError:
             version = -1
-        if version != SCHEMA_VERSION:
-            self._db.close()
+        if version < 0 or version > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path} has store schema version {row[0]}, this seewhy reads version "
-                f"{SCHEMA_VERSION}; use another --store file"
+                f"{self.path} has store schema version {row[0]}, this seewhy reads versions up "
+                f"to {SCHEMA_VERSION}; upgrade seewhy or use another --store file "
+                "(the file was left as it is)"
             )
+        return version
+
+    def _open(self) -> int:
+        """Check the version before any write, then upgrade (unless read-only)."""
+        version = self._stored_version()
+        if self.read_only or version == SCHEMA_VERSION:
+            if not self.read_only:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            return version
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        previous = self._db.isolation_level
+        self._db.isolation_level = None  # explicit transactions: DDL included
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._stored_version()  # another process may have upgraded it
+                for step, sql in MIGRATIONS:
+                    if step > version:
+                        for statement in _statements(sql):
+                            self._db.execute(statement)
+                if version < SCHEMA_VERSION:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        finally:
+            self._db.isolation_level = previous
+        return SCHEMA_VERSION
 
     # ------------------------------------------------------------ lifetime
 
@@ -278,6 +448,194 @@ class Store:
                 (path, size, mtime_ns, digest),
             )
 
+    # ------------------------------------------------------------- reports
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.path} was opened read-only")
+
+    def put_report(self, report: Report, *, source: str) -> str:
+        """Save an audit report; return its id (the same report and source: the same id).
+
+        ``source`` is the release as the caller names it (a folder, a file,
+        ``hf:org/name``); :meth:`latest_report_for` finds reports by it.
+        """
+        self._writable()
+        text = report.model_dump_json()
+        report_id = hashlib.sha256(f"{source}\0{text}".encode()).hexdigest()[:24]
+        row = report_row(report)
+        stored_at = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO reports (report_id, source, release, revision, created_at, "
+                "stored_at, openness, mof_class, license, license_state, license_ids, "
+                "load_safety, performance, parameters, total_bytes, file_count, worst_severity, "
+                "findings, severity_counts, scores, missing, seewhy_version, report) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    report_id,
+                    source,
+                    row["release"],
+                    row["revision"],
+                    row["created_at"],
+                    stored_at,
+                    row["openness"],
+                    row["mof_class"],
+                    row["license"],
+                    row["license_state"],
+                    json.dumps(row["license_ids"]),
+                    row["load_safety"],
+                    row["performance"],
+                    row["parameters"],
+                    row["total_bytes"],
+                    row["file_count"],
+                    row["worst_severity"],
+                    row["findings"],
+                    json.dumps(row["severity_counts"]),
+                    json.dumps(row["scores"]),
+                    json.dumps(row["missing"]),
+                    row["seewhy_version"],
+                    text,
+                ),
+            )
+        return report_id
+
+    def get_report(self, report_id: str) -> Report | None:
+        """The stored report with this id, or None."""
+        if self.version < 2:
+            return None
+        row = self._db.execute(
+            "SELECT report FROM reports WHERE report_id = ?", (report_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        from seewhy.report.model import Report
+
+        try:
+            return Report.model_validate_json(row[0])
+        except ValidationError as exc:
+            raise StoreError(
+                f"{self.path}: stored report {report_id} cannot be read ({exc})"
+            ) from exc
+
+    def report_summaries(
+        self,
+        *,
+        sort: str = "created_at",
+        descending: bool = True,
+        openness: str | None = None,
+        license_state: str | None = None,
+        load_safety: str | None = None,
+        mof_class: str | None = None,
+        source: str | None = None,
+        text: str | None = None,
+        ids: list[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[ReportSummary]:
+        """Stored reports as summaries, filtered and sorted.
+
+        ``sort`` is one of :data:`REPORT_SORTS` (None values sort last either
+        way); the filters match exactly, except ``text``, which matches a
+        substring of the release name, the source or the license
+        (case-insensitive). ``ids`` keeps only those reports.
+        """
+        if sort not in REPORT_SORTS:
+            raise StoreError(f"cannot sort reports by {sort!r}; one of: {', '.join(REPORT_SORTS)}")
+        if self.version < 2:
+            return []
+        where, args = self._report_filter(
+            openness=openness,
+            license_state=license_state,
+            load_safety=load_safety,
+            mof_class=mof_class,
+            source=source,
+            text=text,
+            ids=ids,
+        )
+        direction = "DESC" if descending else "ASC"
+        sql = (
+            f"SELECT {_SUMMARY_COLUMNS} FROM reports{where} "
+            f"ORDER BY {sort} IS NULL, {sort} {direction}, created_at DESC, report_id"
+        )
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [max(0, limit), max(0, offset)]
+        return [_summary(r) for r in self._db.execute(sql, args)]
+
+    def count_reports(self, **filters: Any) -> int:
+        """How many stored reports match the filters of :meth:`report_summaries`."""
+        if self.version < 2:
+            return 0
+        where, args = self._report_filter(**filters)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM reports{where}", args).fetchone()[0])
+
+    def report_facets(self) -> dict[str, list[tuple[str, int]]]:
+        """The values of each filterable column with their counts (for filter menus)."""
+        out: dict[str, list[tuple[str, int]]] = {}
+        for column in ("openness", "license_state", "load_safety", "mof_class"):
+            if self.version < 2:
+                out[column] = []
+                continue
+            rows = self._db.execute(
+                f"SELECT {column}, COUNT(*) FROM reports WHERE {column} IS NOT NULL "
+                f"GROUP BY {column} ORDER BY {column}"
+            )
+            out[column] = [(str(v), int(n)) for v, n in rows]
+        return out
+
+    @staticmethod
+    def _report_filter(
+        *,
+        openness: str | None = None,
+        license_state: str | None = None,
+        load_safety: str | None = None,
+        mof_class: str | None = None,
+        source: str | None = None,
+        text: str | None = None,
+        ids: list[str] | None = None,
+    ) -> tuple[str, list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (
+            ("openness", openness),
+            ("license_state", license_state),
+            ("load_safety", load_safety),
+            ("mof_class", mof_class),
+            ("source", source),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                "(release LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' "
+                "OR license LIKE ? ESCAPE '\\')"
+            )
+            args += [pattern] * 3
+        if ids is not None:
+            where.append(f"report_id IN ({', '.join('?' * len(ids))})" if ids else "0")
+            args += list(ids)
+        return (" WHERE " + " AND ".join(where)) if where else "", args
+
+    def latest_report_for(self, source: str) -> ReportSummary | None:
+        """The newest report saved for ``source`` (by audit time), or None."""
+        if self.version < 2:
+            return None
+        row = self._db.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM reports WHERE source = ? "
+            "ORDER BY created_at DESC, stored_at DESC, rowid DESC LIMIT 1",
+            (source,),
+        ).fetchone()
+        return _summary(row) if row else None
+
+    def delete_report(self, report_id: str) -> None:
+        """Remove a stored report."""
+        self._writable()
+        with self._db:
+            self._db.execute("DELETE FROM reports WHERE report_id = ?", (report_id,))
+
     # ------------------------------------------------------------- decoding
 
     def _run(self, text: str) -> RunRecord:
@@ -293,4 +651,144 @@ class Store:
             raise StoreError(f"{self.path}: a stored item cannot be read ({exc})") from exc
 
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoreError", "default_store_path", "item_cache_key"]
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _license_id(document: object) -> str:
+    """``'MIT (license)'`` -> ``'MIT'``: the identifier a license document fact starts with."""
+    return str(document).split(" (", 1)[0].strip()
+
+
+def report_row(report: Report) -> dict[str, Any]:
+    """The summary columns of a report (what the list of releases shows and filters on)."""
+    from seewhy.report.html import build_page
+
+    def verdict(topic: str) -> str | None:
+        v = report.verdict(topic)
+        return v.value if v is not None else None
+
+    basis = report.fact("openness.license")
+    basis_value = basis.value if basis is not None and isinstance(basis.value, dict) else {}
+    declared = report.fact("declared_license")
+    declared_ids = (
+        [str(v) for v in declared.value if v]
+        if declared is not None and isinstance(declared.value, list)
+        else ([str(declared.value)] if declared is not None and declared.value else [])
+    )
+    docs = report.fact("license.documents")
+    doc_ids = (
+        [_license_id(v) for v in docs.value]
+        if docs is not None and isinstance(docs.value, list)
+        else ([_license_id(docs.value)] if docs is not None and docs.value else [])
+    )
+    license_name = basis_value.get("license") or basis_value.get("declared")
+    if not license_name and declared_ids:
+        license_name = ", ".join(declared_ids)
+    state = basis_value.get("state")
+    mof = report.fact("openness.mof.class")
+    params = report.fact("parameter_count") or report.fact("config_parameter_estimate")
+    counts = report.severity_counts()
+    worst = next((s.value for s in counts if counts[s]), None)
+    scores: dict[str, dict[str, float | None]] = {}
+    for fact in report.facts:
+        if fact.key == "performance.claim" and isinstance(fact.value, dict):
+            name = str(fact.value.get("benchmark") or "?")
+            scores.setdefault(
+                name,
+                {
+                    "claimed": _number(fact.value.get("claimed")),
+                    "measured": _number(fact.value.get("measured")),
+                },
+            )
+    return {
+        "release": report.release.repo_id or report.release.name,
+        "revision": report.release.revision,
+        "created_at": report.metadata.generated_at,
+        "openness": verdict("openness"),
+        "mof_class": str(mof.value) if mof is not None and mof.value is not None else None,
+        "license": str(license_name) if license_name else None,
+        "license_state": str(state) if state else None,
+        "license_ids": list(dict.fromkeys(doc_ids or declared_ids)),
+        "load_safety": verdict("load_safety"),
+        "performance": verdict("performance"),
+        "parameters": params.value
+        if params is not None
+        and isinstance(params.value, int)
+        and not isinstance(params.value, bool)
+        else None,
+        "total_bytes": report.release.total_bytes,
+        "file_count": report.release.file_count,
+        "worst_severity": worst,
+        "findings": len(report.findings),
+        "severity_counts": {s.value: n for s, n in counts.items() if n},
+        "scores": scores,
+        "missing": build_page(report).missing,
+        "seewhy_version": report.metadata.version,
+    }
+
+
+def _summary(row: tuple[Any, ...]) -> ReportSummary:
+    (
+        report_id,
+        source,
+        release,
+        revision,
+        created_at,
+        stored_at,
+        openness,
+        mof_class,
+        license_name,
+        license_state,
+        license_ids,
+        load_safety,
+        performance,
+        parameters,
+        total_bytes,
+        file_count,
+        worst,
+        findings,
+        counts,
+        scores,
+        missing,
+        version,
+    ) = row
+    return ReportSummary(
+        report_id=report_id,
+        source=source,
+        release=release,
+        revision=revision,
+        created_at=created_at,
+        stored_at=stored_at,
+        openness=openness,
+        mof_class=mof_class,
+        license=license_name,
+        license_state=license_state,
+        license_ids=tuple(json.loads(license_ids)),
+        load_safety=load_safety,
+        performance=performance,
+        parameters=parameters,
+        total_bytes=total_bytes,
+        file_count=file_count,
+        worst_severity=worst,
+        findings=findings,
+        severity_counts=json.loads(counts),
+        scores=json.loads(scores),
+        missing=tuple(json.loads(missing)),
+        seewhy_version=version,
+    )
+
+
+__all__ = [
+    "MIGRATIONS",
+    "REPORT_SORTS",
+    "SCHEMA_VERSION",
+    "ReportSummary",
+    "Store",
+    "StoreError",
+    "default_store_path",
+    "item_cache_key",
+    "report_row",
+]
