@@ -208,7 +208,7 @@ def test_a_newer_store_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     db.close()
     before = _bytes_of(path)
     for read_only in (False, True):
-        with pytest.raises(StoreError, match="schema version 3.*upgrade seewhy"):
+        with pytest.raises(StoreError, match=r"schema version 3.*upgrade seewhy"):
             Store(path, read_only=read_only)
     assert _bytes_of(path) == before
 
@@ -266,7 +266,7 @@ def test_reports_round_trip_with_their_summaries(tmp_path: Path, example_release
         assert latest is not None and latest.report_id == second
         assert store.latest_report_for("nowhere") is None
         rows = store.report_summaries()
-        assert [r.report_id for r in rows][0] == second  # newest first
+        assert rows[0].report_id == second  # newest first
         assert len(rows) == 3
         s = rows[0]
         verdict = late.verdict("openness")
