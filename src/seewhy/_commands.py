@@ -516,11 +516,25 @@ def audit(
             "or a `seewhy eval --format json` file (repeatable).",
         ),
     ] = None,
-    store: EvidenceStoreOption = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            help="A seewhy store: --evidence run ids are read from it and each report is "
+            "saved into it (browse them with `seewhy serve`).",
+        ),
+    ] = None,
+    save: Annotated[
+        bool,
+        typer.Option(
+            "--save", help="Save each report into the default store ($SEEWHY_STORE) or --store."
+        ),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Audit model releases and print one report per source."""
     analyzers = None
+    saved_to = None
     try:
         folder = _output_folder(sources, fmt, output)
         trust = _trust(public_key, certificate_chain, identity, oidc_issuer)
@@ -531,6 +545,10 @@ def audit(
             from seewhy.audit import default_analyzers
 
             analyzers = audit_analyzers(evidence, store, default_analyzers(trust))
+        if store is not None or save:
+            from seewhy.evaluation.store import Store
+
+            saved_to = Store(store)  # opened (and upgraded) before any audit: errors exit 2
     except (SeewhyError, OSError) as exc:
         _fatal(exc)
     from seewhy.audit import audit as run_audit
@@ -552,6 +570,9 @@ def audit(
                 raise_errors=_state["debug"],
                 **limits,
             )
+            if saved_to is not None:
+                report_id = saved_to.put_report(report, source=source)
+                sys.stderr.write(f"seewhy: saved {source} to {saved_to.path} as {report_id}\n")
             text = _render(report, fmt, color=use_color, details=details)
             if folder is not None:
                 _write(text, _report_path(folder, report.release.name, fmt, used))
@@ -562,6 +583,8 @@ def audit(
             codes.append(EXIT_USAGE)
             continue
         codes.append(report.exit_code(threshold))
+    if saved_to is not None:
+        saved_to.close()
     raise typer.Exit(_worst(codes))
 
 
@@ -864,10 +887,12 @@ def build_app() -> typer.Typer:
     of them first would otherwise meet this module half-initialised).
     """
     if not _registered:
+        from seewhy._check_command import register as register_check
         from seewhy._compare_releases import register as register_compare_releases
         from seewhy._eval_commands import register as register_eval
 
         register_eval(app)
         register_compare_releases(app)
+        register_check(app)
         _registered.append(True)
     return app

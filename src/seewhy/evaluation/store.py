@@ -465,6 +465,15 @@ class Store:
         report_id = hashlib.sha256(f"{source}\0{text}".encode()).hexdigest()[:24]
         row = report_row(report)
         stored_at = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            self._insert_report(report_id, source, row, stored_at, text)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot save the report into {self.path}: {exc}") from exc
+        return report_id
+
+    def _insert_report(
+        self, report_id: str, source: str, row: dict[str, Any], stored_at: str, text: str
+    ) -> None:
         with self._db:
             self._db.execute(
                 "INSERT OR IGNORE INTO reports (report_id, source, release, revision, created_at, "
@@ -498,7 +507,6 @@ class Store:
                     text,
                 ),
             )
-        return report_id
 
     def get_report(self, report_id: str) -> Report | None:
         """The stored report with this id, or None."""
