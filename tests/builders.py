@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 from pathlib import Path
 
@@ -62,3 +63,21 @@ class CountingSource:
         self.reads += 1
         self.furthest = max(self.furthest, offset + len(data))
         return data
+
+
+def without_dac_capabilities() -> list[str] | None:
+    """The command prefix that makes file permissions bind for root, or None.
+
+    As root, mode 000 stops nothing. ``setpriv`` removes CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH from the bounding and inheritable sets: the process stays
+    uid 0, so it still reads what root owns (CI's checkout may sit in a 0700
+    temporary folder), but a mode-000 file or folder stops it. ``[]`` when not
+    root (permissions already bind); None when root and setpriv is missing.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from builders import without_dac_capabilities
 from seewhy._version import __version__
 
 
@@ -129,18 +129,14 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
     As root, permissions do not bite, so the audit runs under setpriv without
     the capabilities that bypass them.
     """
-    import shutil
-
     (tmp_path / "ok.json").write_text("{}")
     secret = tmp_path / "secret.safetensors"
     secret.write_bytes(b"x" * 100)
     secret.chmod(0o000)
-    cmd = [sys.executable, "-m", "seewhy", "audit", str(tmp_path), "--format", "json"]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: cannot make a file unreadable")
-        cmd = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *cmd]
+    prefix = without_dac_capabilities()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: cannot make a file unreadable")
+    cmd = [*prefix, sys.executable, "-m", "seewhy", "audit", str(tmp_path), "--format", "json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     doc = json.loads(proc.stdout)
     cov = {c["path"]: c for c in doc["coverage"]}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +10,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+
+from builders import without_dac_capabilities
 
 
 def run(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -99,12 +99,10 @@ def test_no_license_is_said_in_words(tmp_path: Path) -> None:
 
 def _unprivileged() -> tuple[str, ...]:
     """As root, permissions do not bite: run without the capabilities that bypass them."""
-    if os.geteuid() != 0:
-        return ()
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
+    prefix = without_dac_capabilities()
+    if prefix is None:
         pytest.skip("running as root without setpriv: cannot make a folder unreadable")
-    return (setpriv, "--bounding-set", "-dac_override,-dac_read_search")
+    return tuple(prefix)
 
 
 def test_unreadable_folder_says_what_could_not_be_read(tmp_path: Path) -> None:

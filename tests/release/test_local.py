@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from builders import without_dac_capabilities
 from seewhy.audit import audit, audit_release
 from seewhy.errors import ReleaseIncompleteError
 from seewhy.provenance import write_manifest
@@ -46,11 +47,9 @@ def run_seewhy(*args: str, unprivileged: bool = False) -> subprocess.CompletedPr
     what root owns (CI's checkout may sit in a 0700 temporary folder), but a
     mode-000 folder stops it. Without setpriv, subprocess drops to 65534.
     """
-    drop = unprivileged and os.geteuid() == 0
-    setpriv = shutil.which("setpriv") if drop else None
-    caps = "-dac_override,-dac_read_search"
-    prefix = [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"] if setpriv else []
-    by_subprocess = drop and not setpriv
+    dropped = without_dac_capabilities() if unprivileged else []
+    by_subprocess = dropped is None
+    prefix = dropped or []
     return subprocess.run(
         [*prefix, sys.executable, "-m", "seewhy", *args],
         capture_output=True,
