@@ -90,6 +90,20 @@ class BackendError(Exception):
     """A backend could not answer one request (after its retries); the item is errored."""
 
 
+class BatchBackendError(BackendError):
+    """Some requests of a batch failed after their retries; the others succeeded.
+
+    ``results[i]`` is the result of request *i* or the :class:`BackendError`
+    that ended it, so a caller can keep the answers it already paid for.
+    """
+
+    def __init__(self, results: Sequence[object]) -> None:
+        self.results = list(results)
+        failed = [r for r in self.results if isinstance(r, BackendError)]
+        first = str(failed[0]) if failed else "no error"
+        super().__init__(f"{len(failed)} of {len(self.results)} requests failed; first: {first}")
+
+
 class ModelFingerprint(_Frozen):
     """Which model produced a run: the key that makes cached items reusable.
 
@@ -162,6 +176,9 @@ class ItemRecord(_Frozen):
     input_tokens: int = 0
     output_tokens: int = 0
     error: str | None = None  # the item could not be scored (server error, too long…)
+    # What a scorer saw beyond the scores: a safety probe's verdict, the matched phrase and
+    # its offset, a judge's prompt and raw verdict (empty for other tasks).
+    evidence: dict[str, str] = Field(default_factory=dict)
 
     @property
     def predicted(self) -> int | None:

@@ -102,7 +102,20 @@ def _looks_like_path(name: str) -> bool:
 
 
 def load_task(name_or_path: str | Path, *, num_fewshot: int | None = None) -> Task:
-    """A built-in task by name, or a task file by path; ``num_fewshot`` overrides the spec's."""
+    """A built-in task by name, or a task file by path; ``num_fewshot`` overrides the spec's.
+
+    A task whose ``metadata.probe`` names a safety probe comes back as a
+    :class:`seewhy.evaluation.safety.tasks.SafetyTask` (which fits the runner's task protocol).
+    """
+    task = _load_task(name_or_path, num_fewshot=num_fewshot)
+    from seewhy.evaluation.safety.tasks import is_probe_spec, probe_task
+
+    if is_probe_spec(task.spec.metadata):
+        return probe_task(task)  # type: ignore[return-value]
+    return task
+
+
+def _load_task(name_or_path: str | Path, *, num_fewshot: int | None = None) -> Task:
     if isinstance(name_or_path, Path) or _looks_like_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
