@@ -189,9 +189,14 @@ def test_runner_records_the_failing_item_and_goes_on(server_log: Path, tmp_path:
         with fast(server.url, max_attempts=2) as backend, Store(tmp_path / "s.sqlite") as store:
             run = run_task(load_task(spec), backend, store, progress=False)
             items = {i.item_id: i for i in store.items(run.run_id)}
+        stats = server.stats()
     finally:
         server.stop()
     assert run.n_items == 3 and run.n_errors == 1
+    # One chunk: the answers to a and c are kept, only b's request is retried (twice,
+    # the backend's attempts); nothing is sent again item by item.
+    assert stats["posts"] == 4, stats
+    assert stats["statuses"] == {"200": 2, "500": 2}
     assert items["b"].error is not None and "HTTP 500" in items["b"].error
     assert items["a"].error is None and items["a"].response == "Q: alpha A:"
     assert items["c"].error is None and items["c"].response == "Q: gamma A:"

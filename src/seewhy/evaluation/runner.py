@@ -6,15 +6,17 @@ without calling the model, sends the rest to the backend in chunks (the
 backend batches inside a chunk), scores each item with the task, writes each
 chunk's items as soon as they are scored and finally writes the
 :class:`~seewhy.evaluation.model.RunRecord` with its metric summaries. A
-backend error fails only the items it belongs to: the chunk is retried one
-item at a time, an item that still fails is recorded with ``error`` set and
-the run goes on.
+backend error fails only the items it belongs to: a request that failed after
+the backend's own retries errors its item while the chunk's other answers are
+kept (:class:`~seewhy.evaluation.model.BatchBackendError`); a call that failed
+as a whole is retried one item at a time. An errored item is recorded with
+``error`` set and the run goes on.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 from seewhy.evaluation.model import (
     Backend,
     BackendError,
+    BatchBackendError,
     GenerationRequest,
     GenerationResult,
     ItemRecord,
@@ -208,8 +211,28 @@ def _errored(task: Task, item: PlannedItem, run_id: str, message: str) -> ItemRe
     return task.error_record(item, run_id=run_id, error=message)
 
 
-def _call(backend: Backend, requests: Sequence[Request]) -> list[Result]:
-    """Answer mixed requests: log-likelihood ones in one call, generation ones in another."""
+def _answers(call: Callable[[], Sequence[Result]], n: int) -> Sequence[Result | BackendError]:
+    """The backend's answers to n requests; a batch that partly failed keeps the answers
+    it got, each failed request standing as its error."""
+    try:
+        got: Sequence[Result | BackendError] = call()
+    except BatchBackendError as exc:
+        got = [
+            r
+            if isinstance(r, LoglikelihoodResult | GenerationResult | BackendError)
+            else BackendError(f"the backend answered {type(r).__name__}")
+            for r in exc.results
+        ]
+    if len(got) != n:
+        raise BackendError(f"the backend answered {len(got)} of {n} requests")
+    return got
+
+
+def _call(backend: Backend, requests: Sequence[Request]) -> list[Result | BackendError]:
+    """Answer mixed requests: log-likelihood ones in one call, generation ones in another.
+
+    A request that failed after the backend's retries stands as its BackendError; a
+    call that failed as a whole raises."""
     ll_idx: list[int] = []
     ll_reqs: list[LoglikelihoodRequest] = []
     gen_idx: list[int] = []
@@ -221,17 +244,13 @@ def _call(backend: Backend, requests: Sequence[Request]) -> list[Result]:
         else:
             gen_idx.append(i)
             gen_reqs.append(r)
-    out: list[Result | None] = [None] * len(requests)
+    out: list[Result | BackendError | None] = [None] * len(requests)
     if ll_reqs:
-        ll = backend.loglikelihood(ll_reqs)
-        if len(ll) != len(ll_reqs):
-            raise BackendError(f"the backend answered {len(ll)} of {len(ll_reqs)} requests")
+        ll = _answers(lambda: backend.loglikelihood(ll_reqs), len(ll_reqs))
         for i, a in zip(ll_idx, ll, strict=True):
             out[i] = a
     if gen_reqs:
-        gen = backend.generate(gen_reqs)
-        if len(gen) != len(gen_reqs):
-            raise BackendError(f"the backend answered {len(gen)} of {len(gen_reqs)} requests")
+        gen = _answers(lambda: backend.generate(gen_reqs), len(gen_reqs))
         for i, b in zip(gen_idx, gen, strict=True):
             out[i] = b
     return [r for r in out if r is not None]
@@ -240,7 +259,11 @@ def _call(backend: Backend, requests: Sequence[Request]) -> list[Result]:
 def _run_chunk(
     task: Task, backend: Backend, chunk: Sequence[PlannedItem], run_id: str
 ) -> list[ItemRecord]:
-    """Score a chunk of items with one backend call; on failure, item by item."""
+    """Score a chunk of items with one backend call.
+
+    An item whose request failed (after the backend's retries) is errored and the
+    answers the others got are kept; when the call fails as a whole, the items are
+    sent again one by one, so one bad item cannot sink the chunk."""
     flat = [r for item in chunk for r in item.requests]
     try:
         results = _call(backend, flat)
@@ -254,8 +277,17 @@ def _run_chunk(
         n = len(item.requests)
         mine = results[pos : pos + n]
         pos += n
-        records.append(_score(task, item, mine, run_id))
+        records.append(_scored_or_errored(task, item, mine, run_id))
     return records
+
+
+def _scored_or_errored(
+    task: Task, item: PlannedItem, results: Sequence[Result | BackendError], run_id: str
+) -> ItemRecord:
+    failed = [r for r in results if isinstance(r, BackendError)]
+    if failed:
+        return _errored(task, item, run_id, str(failed[0]) or type(failed[0]).__name__)
+    return _score(task, item, [r for r in results if not isinstance(r, BackendError)], run_id)
 
 
 def _run_single(task: Task, backend: Backend, item: PlannedItem, run_id: str) -> list[ItemRecord]:
@@ -263,7 +295,7 @@ def _run_single(task: Task, backend: Backend, item: PlannedItem, run_id: str) ->
         results = _call(backend, item.requests)
     except BackendError as exc:
         return [_errored(task, item, run_id, str(exc) or type(exc).__name__)]
-    return [_score(task, item, results, run_id)]
+    return [_scored_or_errored(task, item, results, run_id)]
 
 
 def _score(task: Task, item: PlannedItem, results: Sequence[Result], run_id: str) -> ItemRecord:

@@ -65,6 +65,7 @@ import httpx
 from seewhy.errors import SeewhyError
 from seewhy.evaluation.model import (
     BackendError,
+    BatchBackendError,
     GenerationRequest,
     GenerationResult,
     LoglikelihoodRequest,
@@ -101,20 +102,6 @@ class ServerError(SeewhyError):
 
 class UnreliableLogprobsError(ServerError):
     """The server's prompt log-probabilities are wrong or missing; log-likelihood is refused."""
-
-
-class BatchBackendError(BackendError):
-    """Some requests of a batch failed after their retries; the others succeeded.
-
-    ``results[i]`` is the result of request *i* or the :class:`BackendError`
-    that ended it, so a caller can keep the answers it already paid for.
-    """
-
-    def __init__(self, results: Sequence[object]) -> None:
-        self.results = list(results)
-        failed = [r for r in self.results if isinstance(r, BackendError)]
-        first = str(failed[0]) if failed else "no error"
-        super().__init__(f"{len(failed)} of {len(self.results)} requests failed; first: {first}")
 
 
 @dataclass(frozen=True)
