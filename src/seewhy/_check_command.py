@@ -149,6 +149,7 @@ def check(
             if report is None:
                 report = run_audit(
                     source,
+                    hash_files=policy.needs_hashes,
                     analyzers=analyzers,
                     signature_trust=trust,
                     raise_errors=_state["debug"],

@@ -225,9 +225,9 @@ class Policy(_Section):
     claims: ClaimRules = ClaimRules()
 
     @property
-    def needs_evidence(self) -> bool:
-        """Whether the policy can only pass with measured runs (``--evidence``)."""
-        return self.claims.must_reproduce
+    def needs_hashes(self) -> bool:
+        """Whether the audit must hash every file (to compare a signature's digests)."""
+        return self.signature.required or self.signature.trusted_signer
 
 
 # --------------------------------------------------------- knowledge lookups
@@ -616,19 +616,29 @@ def _signature(rules: SignatureRules, report: Report) -> list[Violation]:
     reason = value.get("reason")
     ev = fact.evidence if fact is not None else ()
     said = f"signature {status}" + (f": {reason}" if reason else "")
+    key = "signature.required" if rules.required else "signature.trusted_signer"
     if status not in _SIGNED:
-        key = "signature.required" if rules.required else "signature.trusted_signer"
         return [Violation(key, said, ev)]
-    if rules.trusted_signer and status != "verified":
+    hashed = report.metadata.options.get("hash") is True
+    if status == "unverified" and not hashed:
+        # Without a trust anchor digests are compared only when the audit hashed the files.
         return [
+            Violation(key, f"{said}; the signed digests were not compared (audit with --hash)", ev)
+        ]
+    out: list[Violation] = []
+    uncovered = value.get("files_not_covered")
+    if isinstance(uncovered, int) and uncovered > 0:
+        out.append(Violation(key, f"{uncovered} file(s) not covered by the signature", ev))
+    if rules.trusted_signer and status != "verified":
+        out.append(
             Violation(
                 "signature.trusted_signer",
                 f"{said}; the signer was not verified (pass --public-key, "
                 "--certificate-chain or --identity/--oidc-issuer)",
                 ev,
             )
-        ]
-    return []
+        )
+    return out
 
 
 # -- openness
