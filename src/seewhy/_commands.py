@@ -890,9 +890,11 @@ def build_app() -> typer.Typer:
         from seewhy._check_command import register as register_check
         from seewhy._compare_releases import register as register_compare_releases
         from seewhy._eval_commands import register as register_eval
+        from seewhy._serve_command import register as register_serve
 
         register_eval(app)
         register_compare_releases(app)
         register_check(app)
+        register_serve(app)
         _registered.append(True)
     return app
