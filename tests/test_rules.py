@@ -7,7 +7,7 @@ import pkgutil
 
 import seewhy.formats
 from seewhy.formats.jsondoc import problem_codes
-from seewhy.release import sniff
+from seewhy.release import hub, sniff
 from seewhy.report.rules import FALLBACK_RULE, registry
 
 # Codes the inventory analyzer itself emits (besides the parsers').
@@ -34,6 +34,7 @@ def all_parser_codes() -> set[str]:
         if table is not None and info.name != "jsondoc":
             codes |= set(table)
     codes |= set(problem_codes("json"))
+    codes |= set(hub.PROBLEM_CODES)
     return codes
 
 

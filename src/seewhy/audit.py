@@ -104,19 +104,39 @@ def audit(
     release (``None``: no limit); a file whose analysis runs out is
     inconclusive, with the reason (see :mod:`seewhy.budget`).
     """
-    release = open_release(source)
+    release = open_source(source)
+    selected = list(analyzers) if analyzers is not None else default_analyzers(signature_trust)
+    from seewhy.release.hub import HubAnalyzer, HubRelease
+
+    if isinstance(release, HubRelease):
+        selected.append(HubAnalyzer())  # last: it states every byte the others transferred
     return audit_release(
         release,
         source=str(source),
         hash_files=hash_files,
         progress=progress,
-        analyzers=analyzers if analyzers is not None else default_analyzers(signature_trust),
+        analyzers=selected,
         raise_errors=raise_errors,
         file_timeout=file_timeout,
         file_memory=file_memory,
         release_timeout=release_timeout,
         now=now,
     )
+
+
+def open_source(source: str | os.PathLike[str]) -> Release:
+    """The release at ``source``: a path on disk, else a Hub id ``org/name[@revision]``.
+
+    A path that exists always wins; a source that does not exist and reads as
+    a Hub repository id (or ``hf://org/name``) is read from the Hub through
+    :mod:`seewhy.release.hub`, transferring only small files and headers.
+    """
+    if isinstance(source, str) and not os.path.lexists(source):
+        from seewhy.release.hub import open_hub_release, parse_hub_source
+
+        if parse_hub_source(source) is not None:
+            return open_hub_release(source)
+    return open_release(source)
 
 
 def audit_release(

@@ -51,6 +51,22 @@ class ReleaseIncompleteError(ReleaseError):
         self.parts = parts
 
 
+class HubError(ReleaseError):
+    """A Hugging Face Hub repository could not be read (see :mod:`seewhy.release.hub`)."""
+
+
+class HubNotFoundError(HubError):
+    """The repository, or the revision asked for, does not exist (or is private)."""
+
+
+class HubGatedError(HubError):
+    """The repository is gated and no token with access was given (``HF_TOKEN``)."""
+
+
+class HubUnavailableError(HubError):
+    """The Hub kept failing (rate limits, server errors, network) after bounded retries."""
+
+
 class FormatError(SeewhyError):
     """Bytes of a file break the rules of its format.
 
