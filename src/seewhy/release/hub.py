@@ -38,6 +38,7 @@ resolved from the local Hugging Face cache (:func:`open_offline`).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import re
 import threading
@@ -195,7 +196,6 @@ def _with_retries(limits: HubLimits, what: str, call: Callable[[], T]) -> T:
     that, or after :attr:`HubLimits.retries` retries, the release fails with
     :class:`HubUnavailableError`.
     """
-    import httpx2
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
@@ -238,13 +238,25 @@ def _with_retries(limits: HubLimits, what: str, call: Callable[[], T]) -> T:
                     f"{what}: {reason} after {attempt} tries; try again later"
                 ) from exc
             time.sleep(retry_after if retry_after is not None else wait)
-        except (httpx2.TransportError, ConnectionError, TimeoutError) as exc:
+        except _transport_errors() as exc:
             if attempt > limits.retries:
                 raise HubUnavailableError(
                     f"{what}: cannot reach the Hub after {attempt} tries: {exc}"
                 ) from exc
             time.sleep(wait)
         wait = min(wait * 2, limits.max_retry_wait)
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """Network errors of the HTTP client huggingface_hub uses (httpx2 since 2.x, httpx in 1.x)."""
+    errors: list[type[Exception]] = [ConnectionError, TimeoutError]
+    for name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        errors.append(module.TransportError)
+    return tuple(errors)
 
 
 def _first_line(exc: BaseException) -> str:

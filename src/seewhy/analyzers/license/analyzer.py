@@ -14,12 +14,13 @@ inventory's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
 from seewhy.analyzers.license.identify import MAX_LICENSE_BYTES, release_licenses
 from seewhy.analyzers.license.kb import KnowledgeBase, load_kb
 from seewhy.analyzers.license.model import ClauseTag, LicenseMatch, Location, ReleaseLicenses
+from seewhy.analyzers.license.parents import ParentTerms, hub_parent_terms
 from seewhy.release.model import Release
 from seewhy.report.model import Evidence
 
@@ -45,7 +46,7 @@ class LicenseAnalyzer:
         _modification_findings(b, found)
         _tag_findings(b, found, kb)
         _consistency(b, found, kb)
-        _lineage(b, found, kb)
+        _lineage(b, found, kb, hub_parent_terms(release, ctx.cache))
         return b.result
 
 
@@ -310,19 +311,31 @@ def _consistency(b: ResultBuilder, found: ReleaseLicenses, kb: KnowledgeBase) ->
         )
 
 
-def _lineage(b: ResultBuilder, found: ReleaseLicenses, kb: KnowledgeBase) -> None:
+def _lineage(
+    b: ResultBuilder,
+    found: ReleaseLicenses,
+    kb: KnowledgeBase,
+    real: Mapping[str, ParentTerms] | None = None,
+) -> None:
+    """License drift against each base model: its real license when read from the Hub
+    (:mod:`.parents`, higher confidence), else what the lineage rules know by its name."""
     declared = _known_licenses(m for m in found.matches if m.source in CARD_SOURCES)
     declared = declared or _root_texts(found)
+    real = real or {}
     for base in found.base_models:
-        known = kb.base_license(base)
-        if known is None:
+        terms = real.get(base.strip().lower())
+        known = kb.base_license(base) if terms is None else None
+        if terms is not None:
+            entry, note = terms.entry, terms.note
+        elif known is not None:
+            entry, note = known[0], known[1].note
+        else:
             continue
-        entry, rule = known
         if entry.permissive:
             continue
         base_note = f"base model {base} is released under {entry.name}"
-        if rule.note:
-            base_note += f" ({rule.note})"
+        if note:
+            base_note += f" ({note})"
         base_ev = Evidence(pointer="base_model", excerpt=base, note=base_note)
         if not declared:
             b.finding(

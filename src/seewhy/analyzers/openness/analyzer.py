@@ -27,6 +27,7 @@ from collections.abc import Callable
 from seewhy.analyzers.interface import AnalyzerResult, AuditContext, ResultBuilder
 from seewhy.analyzers.license.identify import release_licenses
 from seewhy.analyzers.license.model import ReleaseLicenses
+from seewhy.analyzers.license.parents import hub_parent_terms
 from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.assess import Assessment, assess
 from seewhy.analyzers.openness.claims import Claim
@@ -58,7 +59,9 @@ class OpennessAnalyzer:
         """See :class:`~seewhy.analyzers.interface.Analyzer`."""
         b = ResultBuilder(self.name, ctx.rules)
         licenses = self._licenses(release, ctx)
-        result = assess(read_snapshot(release, ctx.cache), licenses)
+        result = assess(
+            read_snapshot(release, ctx.cache), licenses, hub_parent_terms(release, ctx.cache)
+        )
         _license_fact(b, result)
         _mof_facts(b, result)
         _osaid_facts(b, result)

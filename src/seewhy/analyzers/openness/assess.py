@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from seewhy.analyzers.license.model import ReleaseLicenses
+from seewhy.analyzers.license.parents import ParentTerms
 from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.claims import Claim, card_claims, text_claim
 from seewhy.analyzers.openness.components import Detected, detect_components
@@ -273,7 +274,9 @@ def _verdict(
     return OpennessVerdict("open-weights", reason, evidence)
 
 
-def assess(snap: Snapshot, found: ReleaseLicenses) -> Assessment:
+def assess(
+    snap: Snapshot, found: ReleaseLicenses, real: Mapping[str, ParentTerms] | None = None
+) -> Assessment:
     """Grade a release from its snapshot and its license statements.
 
     Every grade rests on the effective license (:func:`.lineage.effective_license`): the
@@ -283,6 +286,7 @@ def assess(snap: Snapshot, found: ReleaseLicenses) -> Assessment:
         found,
         read_lineage(snap.card, found.base_models, release_names(snap)),
         referenced=referenced_licenses(found, snap.card, snap.paths()),
+        real=real,  # parents' licenses read on the Hub (seewhy.analyzers.license.parents)
     )
     detected = detect_components(snap)
     # Statements scoped to the code, data or documentation license those components only.

@@ -59,12 +59,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from seewhy.analyzers.license.kb import KnowledgeBase, load_kb
 from seewhy.analyzers.license.model import LicenseMatch, Location, ReleaseLicenses
+from seewhy.analyzers.license.parents import ParentTerms
 from seewhy.analyzers.openness import tables
 from seewhy.analyzers.openness.licensing import (
     Referenced,
@@ -497,17 +498,25 @@ def read_lineage(
 # ------------------------------------------------------------------ terms
 
 
-def base_terms(parent: Parent, kb: KnowledgeBase | None = None) -> BaseTerms:
-    """The license ``parent`` carries by the lineage rules (unknown when none matches)."""
+def base_terms(
+    parent: Parent, kb: KnowledgeBase | None = None, real: Mapping[str, ParentTerms] | None = None
+) -> BaseTerms:
+    """The license ``parent`` carries: read from its own files on the Hub when ``real``
+    has it (:mod:`seewhy.analyzers.license.parents`), else by the lineage rules
+    (unknown when none matches)."""
     kb = kb or load_kb()
-    known = kb.base_license(parent.name[:MAX_NAME])
-    if known is None:
-        return BaseTerms(parent, None, None, open=False, osi=False)
-    entry, rule = known
+    hub = (real or {}).get(parent.name.strip().lower())
+    if hub is not None:
+        entry, note = hub.entry, hub.note
+    else:
+        known = kb.base_license(parent.name[:MAX_NAME])
+        if known is None:
+            return BaseTerms(parent, None, None, open=False, osi=False)
+        entry, note = known[0], known[1].note
     mot = tables.mot()
     osi = mot.is_osi(entry.id) or bool(entry.osi_approved)
     is_open = mot.is_open(entry.id) or osi or entry.permissive
-    return BaseTerms(parent, entry.id, entry.name, is_open, osi, rule.note)
+    return BaseTerms(parent, entry.id, entry.name, is_open, osi, note)
 
 
 @dataclass(frozen=True)
@@ -696,6 +705,7 @@ def effective_license(
     *,
     referenced: Sequence[Referenced] = (),
     kb: KnowledgeBase | None = None,
+    real: Mapping[str, ParentTerms] | None = None,
 ) -> EffectiveLicense:
     """The terms that bind a user: the release's own license plus its base models'.
 
@@ -709,7 +719,7 @@ def effective_license(
     """
     kb = kb or load_kb()
     declared = release_license(found)
-    bases = tuple(base_terms(p, kb) for p in lineage.parents)
+    bases = tuple(base_terms(p, kb, real) for p in lineage.parents)  # real: read on the Hub
     own = [declared.primary.license_id] if declared.primary else []
     own += list(declared.others)
     inherited = tuple(
