@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from builders import sparse_safetensors
 from hub_server import HubServer
-
 from seewhy.analyzers.license.kb import load_kb
 from seewhy.audit import audit, audit_release, default_analyzers
 from seewhy.release.hub import HubAnalyzer, HubLimits, HubRelease, open_hub_release
