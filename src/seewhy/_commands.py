@@ -90,6 +90,13 @@ Examples:
   seewhy audit ~/.cache/huggingface/hub/models--org--name/snapshots/REV
   seewhy audit model.gguf --fail-on medium --details
   seewhy audit ./a ./b --format json -o reports/
+  seewhy audit --from repos.txt --jobs 4 --store audits.sqlite
+  seewhy audit --from repos.txt --engine ray
+
+\b
+Batch mode (--from, --jobs or --engine): releases audited in parallel, each
+report saved into the store (--store, default $SEEWHY_STORE), sources already
+stored skipped (--force audits them again), a summary table at the end.
 
 \b
 Output: one report per source. --output FILE writes one report there (its
@@ -399,13 +406,13 @@ def _report_path(folder: Path, name: str, fmt: OutputFormat, used: set[str]) -> 
 @app.command(cls=_Command, epilog=AUDIT_EPILOG)
 def audit(
     sources: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             metavar="SOURCE",
             help="A model folder or a single weights file (several: one report each).",
             show_default=False,
         ),
-    ],
+    ] = None,
     fmt: Annotated[
         OutputFormat,
         typer.Option(
@@ -530,12 +537,72 @@ def audit(
             "--save", help="Save each report into the default store ($SEEWHY_STORE) or --store."
         ),
     ] = False,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            metavar="FILE",
+            help="Batch: audit the sources listed in FILE (one a line, # comments; - is stdin).",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", metavar="N", help="Batch: audit N releases at a time (default: CPUs)."
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ENGINE",
+            help="Batch: local (a process pool, the default) or ray (Ray tasks; RAY_ADDRESS).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            "--no-resume",
+            help="Batch: audit again sources whose report is already in the store "
+            "(default: resume, skipping them).",
+        ),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Audit model releases and print one report per source."""
+    sources = sources or []
+    if from_file is not None or jobs is not None or engine is not None:
+        try:
+            from seewhy.batch import batch_command
+
+            trust = _signature_policy(
+                _trust(public_key, certificate_chain, identity, oidc_issuer),
+                require_signature,
+                no_unsigned_files,
+            )
+            code = batch_command(
+                sources,
+                from_file=from_file,
+                jobs=jobs,
+                engine=engine,
+                force=force,
+                store_path=store,
+                fmt=fmt,
+                output=output,
+                threshold=fail_on.value,
+                color=_use_color(color, True),
+                hash_files=hash_files,
+                options={"signature_trust": trust, **_limits(file_timeout, file_memory)},
+                evidence=evidence,
+            )
+        except (SeewhyError, OSError) as exc:
+            _fatal(exc)
+        raise typer.Exit(code)
     analyzers = None
     saved_to = None
     try:
+        if not sources:
+            raise UsageError("missing SOURCE: a model folder, a weights file, or --from FILE")
         folder = _output_folder(sources, fmt, output)
         trust = _trust(public_key, certificate_chain, identity, oidc_issuer)
         trust = _signature_policy(trust, require_signature, no_unsigned_files)
