@@ -49,6 +49,7 @@ demo: $(VENV)/.demo-installed $(VENV)/.models-installed
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/header_only.py
+	$(PY) benchmarks/hub_transfer.py
 	$(PY) benchmarks/hash_throughput.py
 	$(PY) benchmarks/pickle_scan.py
 	$(PY) benchmarks/license_identify.py
