@@ -50,6 +50,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/header_only.py
 	$(PY) benchmarks/hub_transfer.py
+	$(PY) benchmarks/batch_throughput.py
 	$(PY) benchmarks/hash_throughput.py
 	$(PY) benchmarks/pickle_scan.py
 	$(PY) benchmarks/license_identify.py
