@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -392,3 +393,21 @@ def test_an_existing_folder_named_like_a_repo_id_is_a_folder(
     doc = json.loads(proc.stdout)
     assert doc["release"]["repo_id"] is None
     assert not any(r.path.startswith("/api/") for r in hub.requests)
+
+
+def test_a_header_length_that_lies_is_bounded_by_the_transfer_budget(
+    hub: HubServer, tmp_path: Path
+) -> None:
+    folder = _repo(hub, "acme/liar")
+    path = folder / "model.safetensors"
+    with path.open("wb") as fh:
+        fh.write(struct.pack("<Q", 90_000_000) + b'{"w": ')  # claims a 90 MB header
+    os.truncate(path, 2 * 10**9)
+    limits = HubLimits(header_bytes=1024 * 1024, retries=0)
+    release = _open(hub, tmp_path, "acme/liar", limits=limits)
+    report = _audit(release)
+    cov = {c.path: c for c in report.coverage}
+    assert cov["model.safetensors"].status is CoverageStatus.ERROR
+    assert any("transfer budget" in f.message for f in report.findings)
+    assert release.bytes_transferred <= 1024 * 1024
+    assert report.verdict("load_safety").value == "inconclusive"  # type: ignore[union-attr]

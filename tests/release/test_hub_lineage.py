@@ -126,3 +126,23 @@ def test_a_parent_that_cannot_be_read_is_a_finding_not_a_failure(
     _model(hub, "acme/orphan", "apache-2.0", ["acme/gone"])
     _, report = _audit(hub, tmp_path, "acme/orphan")
     assert any(f.rule_id == "SW-HUB-004" and "acme/gone" in f.message for f in report.findings)
+
+
+def test_offline_the_parents_come_from_the_hf_cache(hub: HubServer, tmp_path: Path) -> None:
+    _model(hub, "acme/base-model", "other", [], license_text=_llama_32_text())
+    _model(hub, "acme/tuned", "apache-2.0", ["acme/base-model"])
+    _audit(hub, tmp_path, "acme/tuned")  # online once: the cache now holds both cards
+    before = len(hub.requests)
+    release = open_hub_release("acme/tuned", cache_dir=tmp_path / "cache", offline=True)
+    assert len(hub.requests) == before
+    assert isinstance(release, HubRelease)
+    assert [(p.repo_id, p.license_path, p.error) for p in release.parents] == [
+        ("acme/base-model", "LICENSE", None)
+    ]
+    report = audit_release(
+        release, source="acme/tuned", analyzers=[*default_analyzers(), HubAnalyzer()]
+    )
+    drift = _drift(report)
+    assert len(drift) == 1 and "Llama 3.2" in drift[0]
+    assert report.fact("hub.bytes_transferred").value == 0  # type: ignore[union-attr]
+    assert report.fact("hub.gated") is None  # not known offline

@@ -17,16 +17,19 @@ What the texts say is decided by the license analyzer
 
 from __future__ import annotations
 
+import os
 import re
 from collections import deque
-from pathlib import PurePosixPath
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from seewhy.errors import HubError
 from seewhy.formats.modelcard import parse_card
 
 if TYPE_CHECKING:
-    from seewhy.release.hub import HubParent, HubRelease, _Hub
+    from seewhy.release.hub import HubParent, _Hub
+    from seewhy.release.model import Release
 
 MAX_CARD_BYTES = 1024 * 1024
 MAX_LICENSE_BYTES = 1024 * 1024
@@ -54,34 +57,101 @@ def named_parents(card_bytes: bytes, path: str) -> list[tuple[str, str | None]]:
     ]
 
 
-def follow_lineage(hub: _Hub, release: HubRelease) -> tuple[HubParent, ...]:
+def follow_lineage(hub: _Hub, release: Release) -> tuple[HubParent, ...]:
     """The release's parents on the Hub, breadth first, bounded (see the module)."""
+    return _follow(
+        release,
+        hub.limits.lineage_depth,
+        hub.limits.lineage_width,
+        lambda repo_id, depth, child, rel: _read_parent(hub, repo_id, depth, child, rel),
+    )
 
+
+def cached_lineage(cache: Path, release: Release, depth: int, width: int) -> tuple[HubParent, ...]:
+    """The release's parents as the local Hugging Face cache holds them (offline)."""
+    return _follow(
+        release,
+        depth,
+        width,
+        lambda repo_id, d, child, rel: _cached_parent(cache, repo_id, d, child, rel),
+    )
+
+
+def _follow(
+    release: Release,
+    max_depth: int,
+    max_width: int,
+    read: Callable[[str, int, str, str | None], HubParent],
+) -> tuple[HubParent, ...]:
     card_file = release.file("README.md")
-    if card_file is None or card_file.path in release.remote:
+    if card_file is None or card_file.path in getattr(release, "remote", {}):
         return ()
     try:
         with card_file.abs_path.open("rb") as fh:
             card = fh.read(MAX_CARD_BYTES)
     except OSError:
         return ()
-    limits = hub.limits
     seen = {release.name.lower()}
     queue: deque[tuple[str, int, str, str | None]] = deque(
         (name, 1, release.name, rel) for name, rel in named_parents(card, "README.md")
     )
     parents: list[HubParent] = []
-    while queue and len(parents) < limits.lineage_width:
+    while queue and len(parents) < max_width:
         repo_id, depth, child, relation = queue.popleft()
-        if repo_id.lower() in seen or depth > limits.lineage_depth:
+        if repo_id.lower() in seen or depth > max_depth:
             continue
         seen.add(repo_id.lower())
-        parent = _read_parent(hub, repo_id, depth, child, relation)
+        parent = read(repo_id, depth, child, relation)
         parents.append(parent)
-        if parent.card is not None and depth < limits.lineage_depth:
+        if parent.card is not None and depth < max_depth:
             for name, rel in named_parents(parent.card, f"{repo_id}/README.md"):
                 queue.append((name, depth + 1, repo_id, rel))
     return tuple(parents)
+
+
+def _cached_parent(
+    cache: Path, repo_id: str, depth: int, child: str, relation: str | None
+) -> HubParent:
+    from seewhy.release.hfcache import read_refs
+    from seewhy.release.hub import HubParent
+
+    folder = cache / f"models--{repo_id.replace('/', '--')}"
+    commit = read_refs(folder).get("main") if folder.is_dir() else None
+    snapshot = folder / "snapshots" / commit if commit else None
+    if snapshot is None or not snapshot.is_dir():
+        return HubParent(
+            repo_id, depth, child, relation, error="not in the local Hugging Face cache (offline)"
+        )
+    card = _read_small(snapshot / "README.md", MAX_CARD_BYTES)
+    license_text = license_path = None
+    try:
+        names = sorted(e.name for e in os.scandir(snapshot) if _LICENSE_NAME.match(e.name))
+    except OSError:
+        names = []
+    for name in names[:1]:
+        license_text = _read_small(snapshot / name, MAX_LICENSE_BYTES)
+        license_path = name if license_text is not None else None
+    return HubParent(
+        repo_id,
+        depth,
+        child,
+        relation,
+        card,
+        "README.md" if card is not None else None,
+        license_text,
+        license_path,
+    )
+
+
+def _read_small(path: Path, cap: int) -> bytes | None:
+    """The bytes of a regular file in the cache, when at most ``cap`` long."""
+    try:
+        if not path.is_file() or path.stat().st_size > cap:
+            return None
+        with path.open("rb") as fh:
+            return fh.read(cap)
+    except OSError:
+        return None
 
 
 def _read_parent(
@@ -91,7 +161,9 @@ def _read_parent(
 
     try:
         info = hub.call(repo_id, lambda: hub.api.model_info(repo_id, expand=["sha"]))
-        commit = str(getattr(info, "sha", "") or "main")
+        commit = str(getattr(info, "sha", "") or "")
+        if not commit:
+            raise HubError(f"{repo_id}: the Hub did not name the commit of its default branch")
         root = _root_files(hub, repo_id, commit)
         card = license_text = None
         card_path = license_path = None
@@ -130,6 +202,7 @@ def _root_files(hub: _Hub, repo_id: str, commit: str) -> dict[str, int]:
 
 
 def _download(hub: _Hub, repo_id: str, name: str, commit: str) -> bytes:
-    local = hub.download(repo_id, name, commit, commit, count_as=f"{repo_id}/{name}")
+    # Through the default branch, so the cache records refs/main for offline audits.
+    local = hub.download(repo_id, name, "main", commit, count_as=f"{repo_id}/{name}")
     with local.open("rb") as fh:
         return fh.read(MAX_LICENSE_BYTES)

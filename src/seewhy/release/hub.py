@@ -128,7 +128,7 @@ class HubLimits:
     """All small files of a release together; past it files are only sniffed."""
     pickle_bytes: int = 1024 * MiB
     """A pickle-bearing file is downloaded whole when at most this large, else inconclusive."""
-    header_bytes: int = 128 * MiB
+    header_bytes: int = 64 * MiB
     """Bytes of one safetensors or GGUF file the parsers may read through range requests."""
     retries: int = 4
     """Retries of one request after a 429, a 5xx or a network error."""
@@ -294,6 +294,7 @@ class _Remote:
         self.size = size
         self.budget = budget
         self.why = why
+        self.sha256: str | None = None  # what the Hub states (LFS), not computed here
         self._hub = hub
         self._lock = threading.Lock()
         self._prefix = b""  # bytes [0, len(prefix)) of the file
@@ -422,7 +423,7 @@ class HubRelease(Release):
     transfer: Transfer = field(default_factory=Transfer, repr=False, compare=False)
     remote: dict[str, _Remote] = field(default_factory=dict, repr=False, compare=False)
     requested: str | None = None
-    gated: str | bool = False
+    gated: str | bool | None = None  # None: not known (offline)
     endpoint: str = ""
     parents: tuple[HubParent, ...] = ()
 
@@ -635,7 +636,7 @@ def open_hub_release(
         offline = constants.is_offline_mode()
     cache = Path(cache_dir) if cache_dir is not None else Path(constants.HF_HUB_CACHE)
     if offline:
-        return open_offline(ref, cache)
+        return open_offline(ref, cache, limits)
     hub = _Hub(endpoint, cache, token, limits)
     info = hub.info(ref)
     commit = getattr(info, "sha", None)
@@ -686,6 +687,7 @@ def open_hub_release(
         state = _Remote(
             hf_url(hub.endpoint, ref.repo_id, path, commit), path, size, budget, hub, why
         )
+        state.sha256 = entry.lfs.sha256 if entry.lfs is not None else None
         remote[path] = state
         files.append(_remote_file(state, abs_path, meter, heads, issues))
         if "weights" not in why:
@@ -772,13 +774,15 @@ def _remote_file(
     return ReleaseFile(state.path, state.size, sniffed.kind, abs_path, None, sniffed.note)
 
 
-def open_offline(ref: HubRef, cache: Path) -> Release:
+def open_offline(ref: HubRef, cache: Path, limits: HubLimits | None = None) -> HubRelease:
     """The repository as the local Hugging Face cache holds it (``HF_HUB_OFFLINE``).
 
     The revision (a branch or tag name through ``refs/``, or a commit hash)
     must have a snapshot in the cache. The cache holds what was downloaded,
-    not necessarily the whole repository, so the release carries a gap.
+    not necessarily the whole repository, so the release carries a gap. The
+    ``base_model`` parents are read from the cache too, where it holds them.
     """
+    limits = limits or HubLimits()
     from seewhy.release.hfcache import read_refs
     from seewhy.release.local import open_release
 
@@ -796,7 +800,7 @@ def open_offline(ref: HubRef, cache: Path) -> Release:
             f"{ref}: HF_HUB_OFFLINE is set and the Hugging Face cache ({cache}) has no snapshot "
             f"of revision {revision}"
         )
-    release = open_release(snapshot)
+    found = open_release(snapshot)
     gap = ReleaseIssue(
         ".",
         Problem(
@@ -806,7 +810,21 @@ def open_offline(ref: HubRef, cache: Path) -> Release:
         ),
         gap=True,
     )
-    return replace(release, name=ref.repo_id, issues=(*release.issues, gap))
+    release = HubRelease(
+        name=ref.repo_id,
+        root=found.root,
+        source_kind=found.source_kind,
+        files=found.files,
+        issues=(*found.issues, gap),
+        meter=found.meter,
+        hub=found.hub,
+        heads=found.heads,
+        requested=ref.revision,
+    )
+    from seewhy.release._hub_lineage import cached_lineage
+
+    parents = cached_lineage(cache, release, limits.lineage_depth, limits.lineage_width)
+    return replace(release, parents=parents) if parents else release
 
 
 # ----------------------------------------------------------------- analyzer
@@ -833,11 +851,17 @@ class HubAnalyzer:
             return b.result
         for issue in release.transfer.problems:
             b.problem(issue.path, issue.problem)
-        where = (Evidence(note=f"{release.endpoint}/{release.name}"),)
+        origin = (
+            f"{release.endpoint}/{release.name}"
+            if release.endpoint
+            else f"{release.name} in the local Hugging Face cache (offline)"
+        )
+        where = (Evidence(note=origin),)
         b.fact("hub.revision", "Hub revision audited (commit)", release.hub.revision, where)
         if release.requested is not None:
             b.fact("hub.requested_revision", "Hub revision asked for", release.requested, where)
-        b.fact("hub.gated", "Hub gating", release.gated or "no", where)
+        if release.gated is not None:
+            b.fact("hub.gated", "Hub gating", release.gated or "no", where)
         total = release.total_bytes
         sent = release.transfer.bytes
         b.fact("hub.total_bytes", "Release size on the Hub (bytes)", total, where)
@@ -849,11 +873,12 @@ class HubAnalyzer:
             where,
         )
         for path, remote in sorted(release.remote.items()):
+            stated = f"; the Hub states sha256 {remote.sha256}" if remote.sha256 else ""
             b.cover(
                 path,
                 CoverageStatus.INCONCLUSIVE,
                 f"not downloaded ({remote.why}); {remote.fetched:,} of {remote.size:,} bytes "
-                "transferred",
+                f"transferred{stated}",
                 deferred=True,
             )
         return b.result
