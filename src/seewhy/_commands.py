@@ -88,6 +88,7 @@ AUDIT_EPILOG = f"""\b
 Examples:
   seewhy audit ./my-model
   seewhy audit ~/.cache/huggingface/hub/models--org--name/snapshots/REV
+  seewhy audit meta-llama/Llama-3.2-1B@main --format json
   seewhy audit model.gguf --fail-on medium --details
   seewhy audit ./a ./b --format json -o reports/
   seewhy audit --from repos.txt --jobs 4 --store audits.sqlite
@@ -409,7 +410,9 @@ def audit(
         list[str] | None,
         typer.Argument(
             metavar="SOURCE",
-            help="A model folder or a single weights file (several: one report each).",
+            help="A model folder, a single weights file, or a Hugging Face Hub repository "
+            "org/name[@revision] (read without downloading the weights; HF_TOKEN for gated "
+            "repositories, HF_HUB_OFFLINE=1 to read the local cache). Several: one report each.",
             show_default=False,
         ),
     ] = None,
