@@ -179,6 +179,29 @@ def test_license_allow_fails_a_declared_id_that_is_no_license(tmp_path: Path) ->
     )
 
 
+def test_license_allow_follows_the_lineage_of_a_fine_tune(tmp_path: Path) -> None:
+    """A fine-tune labelled apache-2.0 whose base is a Llama model carries Llama's license."""
+    root = release(tmp_path / "ft", license_text=None, card_license=None)
+    (root / "README.md").write_text(
+        "---\nlicense: apache-2.0\nbase_model: meta-llama/Llama-3.1-8B\n---\n# ft\n",
+        encoding="utf-8",
+    )
+    [v] = evaluate(policy("license: {allow: [Apache-2.0]}\n"), audit(root))
+    assert "Llama 3.1 Community License Agreement" in v.message
+    assert "inherited through the base model" in v.message
+    assert v.finding == "SW-LIC-033"
+    assert any(e.path == "README.md" and e.line == 3 for e in v.evidence)  # the base_model line
+
+
+def test_card_license_other_with_a_license_name_is_read_by_that_name(tmp_path: Path) -> None:
+    root = release(tmp_path / "gemma", license_text=None, card_license=None)
+    shutil.copyfile(CORPUS / "cards" / "google__gemma-2b-it.md", root / "README.md")
+    report = audit(root)
+    assert evaluate(policy("license: {allow_families: [gemma]}\n"), report) == []
+    [v] = evaluate(policy("license: {allow: [Apache-2.0]}\n"), report)
+    assert "family gemma" in v.message and "'other'" not in v.message
+
+
 def test_forbidden_restriction_quotes_the_clause(apache: Report, llama: Report) -> None:
     p = policy("license: {forbid_restrictions: [user_threshold, non_commercial]}\n")
     assert evaluate(p, apache) == []

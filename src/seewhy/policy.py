@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -417,11 +417,20 @@ class _Licensed:
     name: str | None
     family: str | None
     evidence: tuple[Evidence, ...]
+    finding: str | None = None
 
 
 def release_licenses(report: Report) -> list[_Licensed]:
-    """The license statements of a report: identified documents and declared ids."""
+    """The license statements of a report, each resolved against the knowledge base.
+
+    Identified license documents, the declared ids (card front matter, GGUF
+    metadata; ``license_name:`` read as the name it gives), the license a base
+    model passes down (lineage), and the weights license the openness analyzer
+    settled on. A statement that names no license (``other``, a description
+    that resolves to nothing) counts only when nothing else names one.
+    """
     found: list[_Licensed] = []
+    vague: list[_Licensed] = []
     docs = report.fact("license.documents")
     if docs is not None and isinstance(docs.value, list):
         aligned = len(docs.value) == len(docs.evidence)
@@ -439,16 +448,31 @@ def release_licenses(report: Report) -> list[_Licensed]:
             if item is None or isinstance(item, dict):
                 continue
             text = str(item)
-            ev = tuple(
-                e for e in declared.evidence if e.excerpt and text.lower() in e.excerpt.lower()
-            )
-            found.append(_resolved(text, "declared license", text, ev or declared.evidence))
+            key, sep, rest = text.partition(":")
+            if sep and key.strip() == "license_link":
+                continue
+            name = rest.strip() if sep and key.strip() == "license_name" else text
+            ev = tuple(e for e in declared.evidence if e.excerpt and name in e.excerpt)
+            statement = _resolved(text, "declared license", name, ev or declared.evidence)
+            (found if statement.license_id is not None else vague).append(statement)
     weights = report.fact("openness.license")
     if weights is not None and isinstance(weights.value, dict):
+        inherited = weights.value.get("inherited")
+        if isinstance(inherited, str) and inherited:
+            drift = tuple(e for f in report.findings if f.rule_id == DRIFT_RULE for e in f.evidence)
+            statement = _resolved(
+                inherited, "inherited through the base model", inherited, drift + weights.evidence
+            )
+            found.append(replace(statement, finding=DRIFT_RULE if drift else None))
         name = weights.value.get("license")
         if isinstance(name, str) and name:
-            found.append(_resolved(name, "weights license", name, weights.evidence))
-    return found
+            statement = _resolved(name, "weights license", name, weights.evidence)
+            (found if statement.license_id is not None else vague).append(statement)
+    return found or vague
+
+
+DRIFT_RULE = "SW-LIC-033"
+"""The license analyzer's finding for a derivative whose license is not its base model's."""
 
 
 def _resolved(value: str, where: str, lookup: str, evidence: tuple[Evidence, ...]) -> _Licensed:
@@ -494,7 +518,9 @@ def _licenses(rules: LicenseRules, report: Report) -> list[Violation]:
             what = f"{first.name} ({key}, family {first.family}; {where})"
         places = {(e.path, e.line, e.pointer, e.offset): e for s in group for e in s.evidence}
         evidence = tuple(places.values())
-        out.append(Violation("license.allow", f"{what} is not allowed ({allowed})", evidence))
+        finding = next((s.finding for s in group if s.finding), None)
+        message = f"{what} is not allowed ({allowed})"
+        out.append(Violation("license.allow", message, evidence, finding=finding))
     return out
 
 
