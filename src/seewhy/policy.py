@@ -464,9 +464,9 @@ def release_licenses(report: Report) -> list[_Licensed]:
                 inherited, "inherited through the base model", inherited, drift + weights.evidence
             )
             found.append(replace(statement, finding=DRIFT_RULE if drift else None))
-        name = weights.value.get("license")
-        if isinstance(name, str) and name:
-            statement = _resolved(name, "weights license", name, weights.evidence)
+        shown = weights.value.get("license")
+        if isinstance(shown, str) and shown:
+            statement = _resolved(shown, "weights license", shown, weights.evidence)
             (found if statement.license_id is not None else vague).append(statement)
     return found or vague
 
