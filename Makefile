@@ -58,6 +58,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/bounded.py
 	$(PY) benchmarks/inventory_scale.py
 	$(PY) benchmarks/html_report.py
+	$(PY) benchmarks/site_load.py
 
 clean:
 	rm -rf $(VENV) reports .cache build dist src/*.egg-info
