@@ -411,3 +411,16 @@ def test_a_header_length_that_lies_is_bounded_by_the_transfer_budget(
     assert any("transfer budget" in f.message for f in report.findings)
     assert release.bytes_transferred <= 1024 * 1024
     assert report.verdict("load_safety").value == "inconclusive"  # type: ignore[union-attr]
+
+
+def test_range_reads_of_the_whole_release_are_bounded(hub: HubServer, tmp_path: Path) -> None:
+    folder = _repo(hub, "acme/shards")
+    for i in range(3):
+        sparse_safetensors(folder / f"model-{i}.safetensors", {"w": ("BF16", [4096, 4096])})
+    limits = HubLimits(range_total_bytes=HEAD_BYTES + 1000, retries=0)
+    release = _open(hub, tmp_path, "acme/shards", limits=limits)
+    assert release.transfer.ranged <= HEAD_BYTES + 1000
+    assert [f.kind.value for f in release.files].count("unreadable") == 2
+    report = _audit(release)
+    assert report.verdict("load_safety").value == "inconclusive"  # type: ignore[union-attr]
+    assert any("range requests are spent" in f.message for f in report.findings)

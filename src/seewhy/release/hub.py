@@ -130,6 +130,8 @@ class HubLimits:
     """A pickle-bearing file is downloaded whole when at most this large, else inconclusive."""
     header_bytes: int = 64 * MiB
     """Bytes of one safetensors or GGUF file the parsers may read through range requests."""
+    range_total_bytes: int = 256 * MiB
+    """Bytes read through range requests, all files of the release together."""
     retries: int = 4
     """Retries of one request after a 429, a 5xx or a network error."""
     max_retry_wait: float = 60.0
@@ -151,14 +153,17 @@ class Transfer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.bytes = 0
+        self.ranged = 0  # of bytes, those read by range requests
         self.requests = 0
         self.by_path: dict[str, int] = {}
         self.problems: list[ReleaseIssue] = []
 
-    def add(self, n: int, path: str | None) -> None:
+    def add(self, n: int, path: str | None, *, ranged: bool = False) -> None:
         """Count ``n`` body bytes of one response for the file at ``path``."""
         with self._lock:
             self.bytes += n
+            if ranged:
+                self.ranged += n
             self.requests += 1
             if path is not None:
                 self.by_path[path] = self.by_path.get(path, 0) + n
@@ -334,6 +339,14 @@ class _Remote:
                     f"not transferred: {self.why}; reading bytes {offset}-{end - 1} would pass "
                     f"the {self.budget:,}-byte transfer budget of this file",
                 )
+            left = self._hub.limits.range_total_bytes - self._hub.transfer.ranged
+            if end - start > left:
+                raise ReleaseReadError(
+                    self.path,
+                    f"not transferred: the {self._hub.limits.range_total_bytes:,} bytes a release "
+                    "may read by range requests are spent",
+                )
+            allowed = min(allowed, left)
             want = min(want, start + allowed)
             data = self._fetch(start, want)
             if start == len(self._prefix):
@@ -518,6 +531,7 @@ class _Hub:
                 cache_dir=self.cache_dir,
                 endpoint=self.endpoint,
                 token=self.token,
+                tqdm_class=_quiet_tqdm(),
             ),
         )
         result = Path(local)
@@ -567,8 +581,20 @@ class _Hub:
 
         result = self.call(f"{path}: range request", one)
         if isinstance(result, bytes):
-            self.transfer.add(len(result), path)
+            self.transfer.add(len(result), path, ranged=True)
         return result
+
+
+def _quiet_tqdm() -> Any:
+    """A progress-bar class that draws nothing: the audit's output stays the report's."""
+    from huggingface_hub.utils import tqdm
+
+    class Quiet(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return Quiet
 
 
 def _read_capped(response: Any, want: int, *, exact: bool) -> bytes | str:
