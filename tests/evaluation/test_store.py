@@ -172,10 +172,10 @@ def test_a_v1_store_is_upgraded_and_keeps_its_runs(tmp_path: Path, example_relea
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta").fetchone()[0] == "1"
         assert "reports" not in {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-    with Store(path, read_only=True) as ro:  # read-only: no upgrade, and no reports yet
-        assert ro.version == 1
-        assert ro.report_summaries() == []
-        assert ro.get_run("v1-run") is not None
+    ro = Store(path, read_only=True)  # read-only: no upgrade, and no reports yet
+    assert ro.version == 1
+    assert ro.report_summaries() == []
+    assert ro.get_run("v1-run") is not None
     with Store(path) as store:
         assert store.version == SCHEMA_VERSION == 2
         run = store.get_run("v1-run")
@@ -184,6 +184,9 @@ def test_a_v1_store_is_upgraded_and_keeps_its_runs(tmp_path: Path, example_relea
         assert store.get_file_digest("/x/w.gguf", 10, 5) == "a" * 64
         report_id = store.put_report(audit(example_release), source="tiny")
         assert store.get_report(report_id) is not None
+    # The reader opened before the upgrade sees the reports saved after it (seewhy serve).
+    assert [r.report_id for r in ro.report_summaries()] == [report_id]
+    ro.close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta").fetchone()[0] == "2"
 

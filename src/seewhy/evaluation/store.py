@@ -450,6 +450,15 @@ class Store:
 
     # ------------------------------------------------------------- reports
 
+    def _has_reports(self) -> bool:
+        """Whether the reports table exists (a read-only store may be upgraded meanwhile)."""
+        if self.version < 2 and self.read_only:
+            try:
+                self.version = self._stored_version()
+            except (StoreError, sqlite3.Error):
+                return False
+        return self.version >= 2
+
     def _writable(self) -> None:
         if self.read_only:
             raise StoreError(f"{self.path} was opened read-only")
@@ -510,7 +519,7 @@ class Store:
 
     def get_report(self, report_id: str) -> Report | None:
         """The stored report with this id, or None."""
-        if self.version < 2:
+        if not self._has_reports():
             return None
         row = self._db.execute(
             "SELECT report FROM reports WHERE report_id = ?", (report_id,)
@@ -550,7 +559,7 @@ class Store:
         """
         if sort not in REPORT_SORTS:
             raise StoreError(f"cannot sort reports by {sort!r}; one of: {', '.join(REPORT_SORTS)}")
-        if self.version < 2:
+        if not self._has_reports():
             return []
         where, args = self._report_filter(
             openness=openness,
@@ -573,7 +582,7 @@ class Store:
 
     def count_reports(self, **filters: Any) -> int:
         """How many stored reports match the filters of :meth:`report_summaries`."""
-        if self.version < 2:
+        if not self._has_reports():
             return 0
         where, args = self._report_filter(**filters)
         return int(self._db.execute(f"SELECT COUNT(*) FROM reports{where}", args).fetchone()[0])
@@ -582,7 +591,7 @@ class Store:
         """The values of each filterable column with their counts (for filter menus)."""
         out: dict[str, list[tuple[str, int]]] = {}
         for column in ("openness", "license_state", "load_safety", "mof_class"):
-            if self.version < 2:
+            if not self._has_reports():
                 out[column] = []
                 continue
             rows = self._db.execute(
@@ -629,7 +638,7 @@ class Store:
 
     def latest_report_for(self, source: str) -> ReportSummary | None:
         """The newest report saved for ``source`` (by audit time), or None."""
-        if self.version < 2:
+        if not self._has_reports():
             return None
         row = self._db.execute(
             f"SELECT {_SUMMARY_COLUMNS} FROM reports WHERE source = ? "

@@ -27,7 +27,9 @@ PAGE_SIZE = 100
 MAX_COMPARED = 12
 """Releases one comparison shows at most."""
 CACHE_SIZE = 64
-"""Rendered report and comparison pages kept in memory (reports never change)."""
+"""Rendered report pages kept in memory (a report id names fixed content)."""
+CACHE_CHARS = 64 * 1024 * 1024
+"""Characters of rendered pages each cache holds at most."""
 
 
 class ReportList(BaseModel):
@@ -134,23 +136,31 @@ class _Stores:
 
 
 class _Cache:
-    """A small thread-safe LRU of rendered pages."""
+    """A small thread-safe LRU of rendered pages, bounded in count and in characters."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, chars: int = CACHE_CHARS) -> None:
         self.size = size
+        self.chars = chars
+        self._held = 0
         self._data: OrderedDict[Any, str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Any, make: Callable[[], str]) -> str:
+    def get(self, key: Any, make: Callable[[], str | None]) -> str | None:
+        """The page under ``key``, made (and kept, unless None) when missing."""
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
                 return self._data[key]
         value = make()
+        if value is None or len(value) > self.chars:
+            return value
         with self._lock:
-            self._data[key] = value
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            if key not in self._data:
+                self._data[key] = value
+                self._held += len(value)
+            while len(self._data) > self.size or self._held > self.chars:
+                _, dropped = self._data.popitem(last=False)
+                self._held -= len(dropped)
         return value
 
 
@@ -206,7 +216,6 @@ def create_app(store_path: Path) -> FastAPI:
     Store(store_path, read_only=True).close()  # a missing, corrupt or newer store: fail now
     stores = _Stores(store_path)
     report_pages = _Cache(CACHE_SIZE)
-    compare_pages = _Cache(CACHE_SIZE)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -285,21 +294,21 @@ def create_app(store_path: Path) -> FastAPI:
     def report_page(request: Request, report_id: str) -> Response:
         store = stores.get()
 
-        def make() -> str:
+        def make() -> str | None:
             report = store.get_report(report_id)
-            return pages.report_page(report) if report is not None else ""
+            return pages.report_page(report) if report is not None else None
 
         text = report_pages.get(report_id, make)
-        if not text:
+        if text is None:
             return _not_found(request, f"no report {report_id} in this store")
         return _html(text, csp_in_page=True)
 
     @app.get("/compare", response_class=HTMLResponse, summary="Releases side by side")
     def compare_page(ids: Ids = []) -> Response:  # noqa: B006  (FastAPI reads the default)
         store = stores.get()
-        key = tuple(dict.fromkeys(ids))[:MAX_COMPARED]
-        text = compare_pages.get(
-            key, lambda: pages.compare_page(store, list(key), dropped=len(set(ids)) - len(key))
+        chosen = list(dict.fromkeys(ids))
+        text = pages.compare_page(  # not cached: runs may be added to the store meanwhile
+            store, chosen[:MAX_COMPARED], dropped=len(chosen[MAX_COMPARED:])
         )
         return _html(text, csp_in_page=True)
 
