@@ -193,6 +193,7 @@ def test_a_report_missing_sections_says_what_is_missing(tmp_path: Path, audited:
         row = get(server, "/api/reports").json()["reports"][0]
         assert row["openness"] is None and row["load_safety"] is None
         assert any("Coverage" in m for m in row["missing"])
+        assert "incomplete report" in get(server, "/").text
     finally:
         server.stop()
 
