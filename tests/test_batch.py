@@ -186,7 +186,7 @@ def test_a_worker_killed_mid_audit_is_that_release_only(tmp_path: Path) -> None:
     big = tmp_path / "big"
     big.mkdir()
     weights = big / "model.safetensors"
-    sparse_safetensors(weights, {"w": ("F32", [256, 1024, 1024])})  # 1 GiB, hashed slowly
+    sparse_safetensors(weights, {"w": ("F32", [64, 1024, 1024])})  # 256 MiB: hashed for a while
     proc = subprocess.Popen(
         [sys.executable, "-m", "seewhy", "audit", str(small[0]), str(big), str(small[1]),
          str(small[2]), "--jobs", "2", "--hash", "--store", str(tmp_path / "s.sqlite")],
@@ -213,18 +213,39 @@ def test_a_worker_killed_mid_audit_is_that_release_only(tmp_path: Path) -> None:
 
 
 def test_ray_engine_runs_the_batch_on_a_local_instance(tmp_path: Path) -> None:
+    """Two good releases, a missing one, and one whose Ray worker is killed (SIGKILL)
+    each time it opens the weights: Ray retries that task once, then it is crashed."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'seewhy[ray]')")
     good = [release(tmp_path / f"g{i}", i) for i in range(2)]
     missing = tmp_path / "gone"
+    big = tmp_path / "big"
+    big.mkdir()
+    weights = big / "model.safetensors"
+    sparse_safetensors(weights, {"w": ("F32", [64, 1024, 1024])})
     store = tmp_path / "s.sqlite"
-    out = seewhy(
-        "audit", *good, missing, "--engine", "ray", "--jobs", "2", "--store", store, timeout=240
-    )
-    assert out.returncode == 2, out.stderr
-    table = rows(out.stdout)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seewhy", "audit", *map(str, good), str(missing), str(big),
+         "--engine", "ray", "--jobs", "2", "--hash", "--store", str(store)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )  # fmt: skip
+    kills = 0
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        for pid in _holders(weights, proc.pid):
+            os.kill(pid, signal.SIGKILL)
+            kills += 1
+        time.sleep(0.01)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2, stderr
+    assert kills >= 2, stderr
+    table = rows(stdout)
     assert [table[str(g)] for g in good] == [["open-weights", "safe", "none", "audited"]] * 2
     assert table[str(missing)][3].startswith("error: no such file or folder")
-    assert "ray: local instance" in out.stderr
+    assert table[str(big)][3].startswith("crashed: ray task failed")
+    assert "ray: local instance" in stderr
     with Store(store, read_only=True) as db:
         assert {s.source for s in db.report_summaries()} == {str(g) for g in good}
 

@@ -21,6 +21,7 @@ readable from the Ray workers (Hub repository ids, or a shared file system).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -356,28 +357,42 @@ def _run_ray(
         if progress is not None:
             progress.note(f"ray: {'connected to ' + address if address else 'local instance'}")
     try:
-        task = ray.remote(num_cpus=1, max_retries=1)(audit_one)
-        pending: dict[Any, str] = {}
-        queue = list(reversed(todo))
-        in_flight = max(jobs, int(ray.cluster_resources().get("CPU", jobs))) * 2
-        while queue or pending:
-            while queue and len(pending) < in_flight:
-                source = queue.pop()
-                pending[task.remote(source, options)] = source
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                source = pending.pop(ref)
-                try:
-                    outcome = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    outcome = Outcome(
-                        source, "crashed", error=f"ray task failed: {type(exc).__name__} {first}"
-                    )
-                finished(outcome)
+        # Ray's own messages (a worker that died, a retry) print to stdout: the
+        # summary goes there, so they go to stderr meanwhile.
+        with contextlib.redirect_stdout(sys.stderr):
+            _ray_tasks(ray, todo, jobs, options, finished)
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _ray_tasks(
+    ray: Any,
+    todo: Sequence[str],
+    jobs: int,
+    options: AuditOptions,
+    finished: Callable[[Outcome], None],
+) -> None:
+    """Submit every source as a Ray task (a few per CPU in flight) and collect them."""
+    task = ray.remote(num_cpus=1, max_retries=1)(audit_one)
+    pending: dict[Any, str] = {}
+    queue = list(reversed(todo))
+    in_flight = max(jobs, int(ray.cluster_resources().get("CPU", jobs))) * 2
+    while queue or pending:
+        while queue and len(pending) < in_flight:
+            source = queue.pop()
+            pending[task.remote(source, options)] = source
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            source = pending.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                outcome = Outcome(
+                    source, "crashed", error=f"ray task failed: {type(exc).__name__} {first}"
+                )
+            finished(outcome)
 
 
 # ------------------------------------------------------------------ summary
