@@ -147,6 +147,8 @@ def test_cli_audit_of_a_hub_repo_equals_the_audit_of_its_files_on_disk(
 ) -> None:
     folder = _tiny(hub, gb=1.0)
     shutil.copy(Path(__file__).parent / "test_hub.py", folder / "modeling_tiny.py")
+    sparse_gguf(folder / "tiny.Q8_0.gguf", tensors=8, tensor_bytes=100_000_000)
+    (folder / "optimizer.pt").write_bytes(pickle.dumps({"step": 1}, protocol=2))
     env = _env(hub, tmp_path)
     remote = _cli(env, "audit", "acme/tiny", "--format", "json")
     local = _cli(env, "audit", str(folder), "--format", "json")
