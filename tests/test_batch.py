@@ -5,6 +5,7 @@ release, and `--engine ray` runs the same work on a local Ray instance."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -116,6 +117,25 @@ def test_a_second_run_skips_stored_releases_and_force_redoes_them(tmp_path: Path
     assert table[str(added)] == ["open-weights", "safe", "none", "audited"]
     forced = seewhy("audit", *first, "--jobs", "1", "--store", store, "--force")
     assert [c[3] for c in rows(forced.stdout).values()] == ["audited"] * 3
+
+
+def test_output_folder_gets_every_report_and_json_gives_the_summary(tmp_path: Path) -> None:
+    sources = [release(tmp_path / f"o{i}", i) for i in range(2)]
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    store = tmp_path / "s.sqlite"
+    out = seewhy("audit", *sources, "-j", "2", "-f", "json", "-o", folder, "--store", store)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["o0.json", "o1.json"]
+    report = json.loads((folder / "o1.json").read_text(encoding="utf-8"))
+    assert report["metadata"]["source"] == str(sources[1])
+    assert rows(out.stdout)[str(sources[0])][3] == "audited"
+    again = seewhy("audit", *sources, "-j", "2", "-f", "json", "--store", store)
+    doc = json.loads(again.stdout)
+    assert doc["kind"] == "seewhy.batch"
+    assert [(r["source"], r["status"]) for r in doc["releases"]] == [
+        (str(s), "stored") for s in sources
+    ]
 
 
 def test_a_killed_batch_resumes_where_it_stopped(tmp_path: Path) -> None:
