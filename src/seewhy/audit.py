@@ -136,7 +136,9 @@ def open_source(source: str | os.PathLike[str]) -> Release:
 
         if parse_hub_source(source) is not None:
             return open_hub_release(source)
-    return open_release(source)
+    from seewhy.release.hub import with_cached_parents
+
+    return with_cached_parents(open_release(source))  # a cache snapshot: parents from the cache
 
 
 def audit_release(

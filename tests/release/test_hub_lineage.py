@@ -9,6 +9,7 @@ shared license corpus through its manifest).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,20 @@ def test_offline_the_parents_come_from_the_hf_cache(hub: HubServer, tmp_path: Pa
     assert len(drift) == 1 and "Llama 3.2" in drift[0]
     assert report.fact("hub.bytes_transferred").value == 0  # type: ignore[union-attr]
     assert report.fact("hub.gated") is None  # not known offline
+
+
+def test_a_cache_snapshot_folder_gets_its_parents_from_the_same_cache(
+    hub: HubServer, tmp_path: Path
+) -> None:
+    _model(hub, "acme/base-model", "other", [], license_text=_llama_32_text())
+    _model(hub, "acme/tuned", "apache-2.0", ["acme/base-model"])
+    _audit(hub, tmp_path, "acme/tuned")  # fills the cache with both repositories' small files
+    repo = tmp_path / "cache" / "models--acme--tuned"
+    before = len(hub.requests)
+    drift = _drift(audit(repo))  # a folder on disk: no Hub, the cache it lies in
+    assert len(hub.requests) == before
+    assert len(drift) == 1 and "Llama 3.2" in drift[0]
+    # The same folder copied out of the cache: name-based rules only, nothing known.
+    plain = tmp_path / "plain"
+    shutil.copytree(next((repo / "snapshots").iterdir()), plain)
+    assert _drift(audit(plain)) == []

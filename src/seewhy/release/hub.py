@@ -44,7 +44,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -851,6 +851,36 @@ def open_offline(ref: HubRef, cache: Path, limits: HubLimits | None = None) -> H
 
     parents = cached_lineage(cache, release, limits.lineage_depth, limits.lineage_width)
     return replace(release, parents=parents) if parents else release
+
+
+@dataclass(frozen=True)
+class CachedParentsRelease(Release):
+    """A folder of a Hugging Face cache, with the ``base_model`` parents the same cache holds."""
+
+    parents: tuple[HubParent, ...] = ()
+
+
+def with_cached_parents(release: Release, limits: HubLimits | None = None) -> Release:
+    """``release`` with its parents read from the cache it lies in, when it is a cache snapshot.
+
+    Only the cache the snapshot is in is read (``models--org--name`` folders
+    next to its own); a release not in a cache, or whose parents the cache
+    does not hold, comes back unchanged.
+    """
+    if release.hub is None or isinstance(release, HubRelease):
+        return release
+    from seewhy.release._hub_lineage import cached_lineage
+
+    limits = limits or HubLimits()
+    root = release.root
+    if len(root.parents) < 3 or root.parent.name != "snapshots":
+        return release
+    cache = root.parents[2]
+    parents = cached_lineage(cache, release, limits.lineage_depth, limits.lineage_width)
+    if not any(p.error is None for p in parents):
+        return release
+    kept = {f.name: getattr(release, f.name) for f in fields(Release) if f.init}
+    return CachedParentsRelease(**kept, parents=parents)
 
 
 # ----------------------------------------------------------------- analyzer
