@@ -28,6 +28,26 @@ was read is exactly as checked as on disk (the header; the tensor data is
 inert and is not transferred either way). What was transferred is counted
 (:class:`Transfer`) and stated in the report by :class:`HubAnalyzer`.
 
+Same report as from disk
+------------------------
+Auditing ``org/name`` gives the report the same files give from a folder,
+except where the report says where it was read: ``metadata`` (the source as
+typed), ``release.name`` (the repository id, not a folder name) with
+``repo_id``/``revision``/``refs``, the ``hub.*`` facts and the ``hub``
+analyzer's outcome and coverage steps (each file not downloaded gets a
+*deferred* step naming what was transferred; it counts only if no analyzer
+covered the file). ``tests/release/test_hub.py`` checks exactly that.
+
+Why not ``model_info(files_metadata=True)`` and ``get_safetensors_metadata``:
+the first returns every file of the repository in one answer (no cap before
+it is all in memory), where the tree API comes a page at a time and can be
+left after :attr:`HubLimits.max_files`; the second returns parsed headers,
+where seewhy's analyzers must read the raw header bytes through their own
+bounded parsers (duplicate keys, offsets, lengths that lie). Both use the
+same huggingface_hub machinery as the range reads here: ``HfApi``,
+``hf_hub_url``, ``build_hf_headers``, ``get_session`` and
+``hf_raise_for_status``.
+
 Errors come out in seewhy's hierarchy (:mod:`seewhy.errors`): a repository or
 revision that does not exist, a gated repository without ``HF_TOKEN``, rate
 limits (``Retry-After`` honoured, bounded) and server errors (retried, then a
