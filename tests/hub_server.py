@@ -27,7 +27,8 @@ Knobs (:class:`HubServer` methods): :meth:`gate` (a token is needed),
 :meth:`fail` (the next N requests of a kind answer a status, optionally with
 ``Retry-After``), :meth:`lie_about_ranges` (a file's ranges come back with a
 ``Content-Range`` that does not match what was asked), :meth:`many_files`
-(a virtual repository of N tiny files), :meth:`branch` (a named revision).
+(a virtual repository of N tiny files), :meth:`branch` (a named revision),
+:meth:`inject` (raw entries added to a tree listing).
 ``requests`` logs every request (method, path, range, body bytes sent).
 """
 
@@ -88,6 +89,7 @@ class HubServer:
         self._branches: dict[str, dict[str, str]] = {}
         self._failures: dict[str, list[tuple[int, str | None]]] = {}
         self._liars: set[tuple[str, str]] = set()
+        self._injected: dict[str, list[dict[str, Any]]] = {}
         self._hashes: dict[Path, tuple[str, str]] = {}
         self.requests: list[Logged] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -126,6 +128,10 @@ class HubServer:
     def lie_about_ranges(self, repo_id: str, path: str) -> None:
         """Ranged answers for this file claim a Content-Range other than the one asked for."""
         self._liars.add((repo_id, path))
+
+    def inject(self, repo_id: str, entries: list[dict[str, Any]]) -> None:
+        """Add raw entries to the first page of a repository's tree listing (hostile listings)."""
+        self._injected.setdefault(repo_id, []).extend(entries)
 
     def many_files(self, repo_id: str, n: int) -> None:
         """A virtual repository of ``n`` one-byte files (nothing on disk)."""
@@ -199,6 +205,9 @@ class HubServer:
         if self.is_lfs(path, size):
             out["lfs"] = {"oid": sha256, "size": size, "pointerSize": 134}
         return out
+
+    def injected(self, repo_id: str) -> list[dict[str, Any]]:
+        return list(self._injected.get(repo_id, []))
 
     def liar(self, repo_id: str, path: str) -> bool:
         return (repo_id, path) in self._liars
@@ -364,6 +373,8 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                     more = True
                     break
                 entries.append(item or hub.entry(repo, p, size))
+            if cursor == 0:
+                entries.extend(hub.injected(repo_id))
             headers: dict[str, str] = {}
             if more:
                 nxt = (

@@ -426,3 +426,26 @@ def test_range_reads_of_the_whole_release_are_bounded(hub: HubServer, tmp_path: 
     report = _audit(release)
     assert report.verdict("load_safety").value == "inconclusive"  # type: ignore[union-attr]
     assert any("range requests are spent" in f.message for f in report.findings)
+
+
+def test_hostile_listing_entries_are_gaps_not_files(hub: HubServer, tmp_path: Path) -> None:
+    _tiny(hub)
+    bad = [
+        {"type": "file", "path": "../outside.txt", "size": 5, "oid": "0" * 40},
+        {"type": "file", "path": "config.json", "size": 5, "oid": "0" * 40},
+        {"type": "file", "path": "neg.bin", "size": -1, "oid": "0" * 40},
+    ]
+    hub.inject("acme/tiny", bad)
+    release = _open(hub, tmp_path, "acme/tiny")
+    assert sorted(f.path for f in release.files) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+    ]
+    notes = sorted(g.problem.message for g in release.gaps)
+    assert notes == [
+        "not read: a path that leaves the release",
+        "not read: listed twice",
+        "not read: listed with a negative size",
+    ]

@@ -699,6 +699,7 @@ def open_hub_release(
     remote: dict[str, _Remote] = {}
     downloaded = 0
     listed = 0
+    seen: set[str] = set()
     for entry in hub.listing(ref.repo_id, commit):
         if listed >= limits.max_files:
             issues.append(
@@ -714,14 +715,15 @@ def open_hub_release(
             )
             break
         listed += 1
-        path, size = entry.path, int(entry.size)
-        if not _safe_path(path):
+        path, size = str(entry.path), int(entry.size)
+        if not _safe_path(path) or path in seen or size < 0:
+            why = "listed twice" if path in seen else "a path that leaves the release"
+            why = "listed with a negative size" if size < 0 else why
             issues.append(
-                ReleaseIssue(
-                    path, Problem("release.symlink-escape", "a path that leaves the release"), True
-                )
+                ReleaseIssue(path, Problem("release.unreadable", f"not read: {why}"), gap=True)
             )
             continue
+        seen.add(path)
         how, why = _plan(path, size, limits, downloaded)
         abs_path = snapshot.joinpath(*PurePosixPath(path).parts)
         if how == "download":
