@@ -12,12 +12,13 @@ Then, with the ``eval`` extra installed, the two real models are evaluated on
 a few benchmark subsets (``--eval-tasks``, ``--eval-limit`` items each) and
 compared item by item: paired differences with intervals, McNemar p-values,
 the items each model alone gets right and the slices where each fails
-(``compare.md`` / ``compare.json`` in the reports; the runs are cached in
-``--cache``, so a second ``make demo`` is quick).
+(``compare.md`` / ``compare.json`` in the reports; the runs are cached in the
+reports' ``store.sqlite``, so a second ``make demo`` is quick).
 
 Last, ``index.html`` in the reports: the three releases side by side (the
 ``seewhy compare-releases`` page), linking to each release's HTML report, with
-the evaluation's scores and paired differences when it ran.
+the evaluation's scores and paired differences when it ran. The reports and
+the runs are also saved in ``store.sqlite`` there, for ``seewhy serve``.
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def main() -> None:
     pages: list[Path] = []
     for label, path in targets:
         report = audit(path)
+        save(args.reports / STORE, report, str(path))
         stem = report.release.name.replace(" ", "_")
         (args.reports / f"{stem}.json").write_text(format_json(report), encoding="utf-8")
         (args.reports / f"{stem}.md").write_text(format_markdown(report), encoding="utf-8")
@@ -162,6 +164,20 @@ def main() -> None:
     # the GGUF, the Gemma folder
     comparisons = compare_models(console, [targets[0][1], targets[1][1]], args)
     write_index(console, args.reports, [r for _, r in rows], pages, comparisons)
+
+
+STORE = "store.sqlite"
+"""The demo's store in the reports folder: the audits and the evaluation runs."""
+
+
+def save(store_path: Path, report: Report, source: str) -> None:
+    """``seewhy audit SOURCE --store``: the report replaces the earlier demo's one."""
+    from seewhy.evaluation.store import Store
+
+    with Store(store_path) as store:
+        for old in store.report_summaries(source=source):
+            store.delete_report(old.report_id)
+        store.put_report(report, source=source)
 
 
 def html_report(report: Report) -> str:
@@ -193,17 +209,8 @@ def write_index(
         "Open them in any browser (each file is self-contained and fetches nothing), e.g. "
         f"xdg-open {index} (Linux) or open {index} (macOS)."
     )
-    if _has_command("serve"):
-        console.print(
-            "Or browse every stored audit: seewhy audit SOURCE --store PATH, then "
-            "seewhy serve --store PATH (http://127.0.0.1:8000)."
-        )
-
-
-def _has_command(name: str) -> bool:
-    from seewhy._commands import build_app
-
-    return any(c.name == name for c in build_app().registered_commands)
+    console.print(f"Or browse the audits and evaluation runs saved in {folder / STORE} as a site:")
+    console.print(f"  seewhy serve --store {folder / STORE}    # then open http://127.0.0.1:8000/")
 
 
 def compare_models(
@@ -230,7 +237,7 @@ def compare_models(
     tasks = [load_task(name) for name in args.eval_tasks.split(",") if name]
     console.rule(f"Evaluation: {len(tasks)} task(s), {args.eval_limit} items each, on CPU")
     runs: dict[str, list[tuple[RunRecord, list[ItemRecord]]]] = {task.name: [] for task in tasks}
-    with Store(args.cache / "eval-store.sqlite") as store:
+    with Store(args.reports / STORE) as store:
         for path in models:
             backend = load(path, device="cpu", digest_cache=store)
             for task in tasks:
@@ -247,7 +254,7 @@ def compare_models(
     # Every run with every item: also evidence for `seewhy audit --evidence reports/compare.json`.
     (args.reports / "compare.json").write_text(compare_json(comparisons, views), encoding="utf-8")
     console.out(compare_text(comparisons), end="")
-    store_path = args.cache / "eval-store.sqlite"
+    store_path = args.reports / STORE
     console.print(
         f"Comparison written to {args.reports}/compare.md and compare.json. The runs are in "
         f"{store_path}: add --store {store_path} to the seewhy eval show commands above."
