@@ -267,8 +267,42 @@ def _errors_exit() -> Iterator[None]:
 
 
 def _task_names(tasks: str | None) -> list[str]:
-    names = [t.strip() for t in (tasks or "").split(",") if t.strip()]
-    return names
+    from seewhy.evaluation.safety.bundles import expand_task_names
+
+    return expand_task_names(t.strip() for t in (tasks or "").split(",") if t.strip())
+
+
+JudgeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--judge",
+        metavar="URL",
+        help="Safety probes: also ask this OpenAI-compatible server's model whether each "
+        "response refuses (needs --judge-model).",
+        show_default=False,
+    ),
+]
+JudgeModelOption = Annotated[
+    str | None,
+    typer.Option("--judge-model", metavar="NAME", help="The judge's model id.", show_default=False),
+]
+ShowResponsesOption = Annotated[
+    bool,
+    typer.Option(
+        "--show-responses",
+        help="Safety probes: show full responses to harmful requests (default: a short excerpt).",
+    ),
+]
+
+
+def _make_judge(url: str | None, model: str | None) -> Any:
+    if url is None and model is None:
+        return None
+    if url is None or model is None:
+        raise UsageError("--judge URL and --judge-model NAME go together")
+    from seewhy.evaluation.safety.judge import Judge
+
+    return Judge(url, model)
 
 
 def _check_numbers(limit: int | None, shots: int | None, concurrency: int, batch: int) -> None:
@@ -396,16 +430,24 @@ def evaluate_model(
     limit: int | None,
     shots: int | None,
     seed: int | None,
+    judge: Any = None,
 ) -> list[tuple[RunRecord, list[ItemRecord]]]:
-    """Run every task on one model (tasks are loaded first, so a bad task fails fast)."""
+    """Run every task on one model (tasks are loaded first, so a bad task fails fast).
+
+    Safety probes learn from the backend whether the model has a chat template, and take
+    ``judge`` (a :class:`seewhy.evaluation.safety.judge.Judge`) when given.
+    """
     from seewhy.evaluation.runner import run_task
+    from seewhy.evaluation.safety.tasks import SafetyTask
     from seewhy.evaluation.tasks import load_task
 
-    tasks = [load_task(name, num_fewshot=shots) for name in task_names]
+    tasks: list[Any] = [load_task(name, num_fewshot=shots) for name in task_names]
     backend = spec.build(model, store)
     try:
         out = []
         for task in tasks:
+            if isinstance(task, SafetyTask):
+                task = task.for_backend(backend).with_judge(judge)
             run = run_task(task, backend, store, limit=limit, seed=seed)
             out.append((run, store.items(run.run_id)))
         return out
@@ -442,12 +484,17 @@ def eval_run(
             show_default=False,
         ),
     ] = None,
+    judge: JudgeOption = None,
+    judge_model: JudgeModelOption = None,
+    show_responses: ShowResponsesOption = False,
     store: StoreOption = None,
     fmt: FormatOption = EvalFormat.TEXT,
     output: OutputOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Evaluate a model on tasks; show metrics, claims and where it fails."""
+    from seewhy.evaluation.safety.report import redact, safety_report_text
+
     with _errors_exit():
         names = _task_names(tasks)
         if not names:
@@ -459,11 +506,22 @@ def eval_run(
             from seewhy._commands import _check_output_file
 
             _check_output_file(output)
+        judged = _make_judge(judge, judge_model)
         with _open_store(store) as db:
-            runs = evaluate_model(model, names, spec, db, limit=limit, shots=shots, seed=seed)
+            runs = evaluate_model(
+                model, names, spec, db, limit=limit, shots=shots, seed=seed, judge=judged
+            )
             notes = [f"store: {db.path}"]
-        views = [_view(run, items, "", claims) for run, items in runs]
-        _write(_render_eval(views, fmt, notes), output)
+        if judged is not None:
+            judged.close()
+        views = [
+            _view(run, redact(items, show_responses=show_responses), "", claims)
+            for run, items in runs
+        ]
+        text = _render_eval(views, fmt, notes)
+        if fmt is not EvalFormat.JSON:
+            text += safety_report_text(runs, show_responses=show_responses)
+        _write(text, output)
     raise typer.Exit(_exit_code(views))
 
 
@@ -619,6 +677,7 @@ def eval_show(
     errored: Annotated[
         bool, typer.Option("--errored", help="Only the items that errored.")
     ] = False,
+    show_responses: ShowResponsesOption = False,
     store: StoreOption = None,
     fmt: FormatOption = EvalFormat.TEXT,
     output: OutputOption = None,
@@ -628,11 +687,12 @@ def eval_show(
     from seewhy.analyzers.performance.evidence import find_run
     from seewhy.evaluation.analysis import is_right, primary_metric
     from seewhy.evaluation.render import eval_json, eval_markdown, item_text
+    from seewhy.evaluation.safety.report import redact
 
     with _errors_exit():
         with _open_store(store) as db:
             run = find_run(db, run_ref)
-            items = db.items(run.run_id)
+            items = redact(db.items(run.run_id), show_responses=show_responses)
         metric = primary_metric(run, items)
         chosen = items
         if item:
@@ -766,6 +826,7 @@ def compare(
     batch_size: BatchOption = 8,
     device: DeviceOption = "auto",
     dtype: DtypeOption = "float32",
+    show_responses: ShowResponsesOption = False,
     store: StoreOption = None,
     fmt: FormatOption = EvalFormat.TEXT,
     output: OutputOption = None,
@@ -774,6 +835,7 @@ def compare(
     """Compare models side by side on the same items, with paired tests."""
     from seewhy.evaluation.compare import compare_runs, group_by_task
     from seewhy.evaluation.render import compare_json, compare_markdown, compare_text
+    from seewhy.evaluation.safety.report import drift_report_text, redact
 
     with _errors_exit():
         if len(sources) < 2:
@@ -799,13 +861,19 @@ def compare(
         if not comparisons:
             why = "; ".join(notes[1:]) or f"no source has a run of {tasks}"
             raise UsageError(f"no task has runs of two sources to compare: {why}")
-        views = [_view(run, items, origin, []) for run, items, origin in resolved]
+        views = [
+            _view(run, redact(items, show_responses=show_responses), origin, [])
+            for run, items, origin in resolved
+        ]
         if fmt is EvalFormat.JSON:
             text = compare_json(comparisons, views, notes=notes)
         elif fmt is EvalFormat.MD:
             text = compare_markdown(comparisons, notes=notes)
         else:
             text = compare_text(comparisons, notes=notes)
+        if fmt is not EvalFormat.JSON:
+            drift = drift_report_text([(run, items) for run, items, _ in resolved])
+            text += f"```text{drift}```\n" if drift and fmt is EvalFormat.MD else drift
         _write(text, output)
     raise typer.Exit(_exit_code(views))
 

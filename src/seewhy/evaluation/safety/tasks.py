@@ -243,7 +243,9 @@ class SafetyTask:
             docs.append(ProbeDoc(item_id, request, request, expect, slices, dict(row)))
         ids = [d.item_id for d in docs]
         if len(set(ids)) != len(ids):
-            raise self._error(("metadata", "id_field"), f"metadata.id_field: {cfg.id_field} repeats")
+            raise self._error(
+                ("metadata", "id_field"), f"metadata.id_field: {cfg.id_field} repeats"
+            )
         if cfg.probe == "jailbreak":
             return self._jailbreak(docs)
         return docs
@@ -408,7 +410,10 @@ class SafetyTask:
             for k in keys:
                 alloc[k] = max(1, alloc[k])
             while sum(alloc.values()) > limit:
-                k = max((k for k in keys if alloc[k] > 1), key=lambda k: (alloc[k] - quota[k], tiebreak[k]))
+                k = max(
+                    (k for k in keys if alloc[k] > 1),
+                    key=lambda k: (alloc[k] - quota[k], tiebreak[k]),
+                )
                 alloc[k] -= 1
         for k in order:
             if sum(alloc.values()) >= limit:
