@@ -449,3 +449,14 @@ def test_hostile_listing_entries_are_gaps_not_files(hub: HubServer, tmp_path: Pa
         "not read: listed twice",
         "not read: listed with a negative size",
     ]
+
+
+def test_a_listed_file_the_hub_cannot_serve_is_a_gap(hub: HubServer, tmp_path: Path) -> None:
+    _tiny(hub)
+    hub.inject("acme/tiny", [{"type": "file", "path": "ghost.json", "size": 9, "oid": "1" * 40}])
+    release = _open(hub, tmp_path, "acme/tiny")
+    assert release.file("ghost.json") is None
+    assert [(g.path, g.problem.code) for g in release.gaps] == [
+        ("ghost.json", "release.unreadable")
+    ]
+    assert "no such file" in release.gaps[0].problem.message

@@ -198,6 +198,10 @@ class Transfer:
 T = TypeVar("T")
 
 
+class HubEntryNotFound(HubNotFoundError):
+    """A file the listing names is not on the Hub (a per-file problem, not the release's)."""
+
+
 def _status(exc: BaseException) -> tuple[int | None, float | None]:
     """HTTP status and Retry-After (seconds) of a huggingface_hub HTTP error."""
     response = getattr(exc, "response", None)
@@ -224,6 +228,7 @@ def _with_retries(limits: HubLimits, what: str, call: Callable[[], T]) -> T:
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
+        RemoteEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
@@ -241,6 +246,8 @@ def _with_retries(limits: HubLimits, what: str, call: Callable[[], T]) -> T:
                 f"{what}: no such revision on the Hub; check the name after '@' "
                 "(a branch, a tag or a commit hash)"
             ) from exc
+        except RemoteEntryNotFoundError as exc:
+            raise HubEntryNotFound(f"{what}: listed, but the Hub has no such file") from exc
         except RepositoryNotFoundError as exc:
             raise HubNotFoundError(
                 f"{what}: repository not found on the Hub (or private: set HF_TOKEN to a token "
@@ -727,7 +734,11 @@ def open_hub_release(
         how, why = _plan(path, size, limits, downloaded)
         abs_path = snapshot.joinpath(*PurePosixPath(path).parts)
         if how == "download":
-            local = hub.download(ref.repo_id, path, download_rev, commit)
+            try:
+                local = hub.download(ref.repo_id, path, download_rev, commit)
+            except HubEntryNotFound as exc:
+                issues.append(ReleaseIssue(path, Problem("release.unreadable", str(exc)), gap=True))
+                continue
             downloaded += size
             files.append(_local_file(local, path, meter, heads, issues))
             continue
