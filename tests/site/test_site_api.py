@@ -16,6 +16,7 @@ import pytest
 from site_helpers import Server, seewhy, start_server
 
 from conftest import Audited
+from seewhy.evaluation.model import ItemRecord, MetricSummary, ModelFingerprint, RunRecord
 from seewhy.evaluation.store import Store
 from seewhy.report.model import Report
 
@@ -260,3 +261,71 @@ def test_audit_save_uses_the_default_store(
         assert latest is not None
         report = store.get_report(latest.report_id)
         assert report is not None and report.model_dump(mode="json") == saved
+
+
+def _run_of(weights: Path, name: str, right: set[int]) -> tuple[RunRecord, list[ItemRecord]]:
+    """A stored run of 40 two-choice items on the weights file ``weights`` (by its sha256)."""
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    run_id = f"run-{name}"
+    items = [
+        ItemRecord(
+            run_id=run_id,
+            task="mini_mc",
+            item_id=str(n),
+            item_hash=f"h{n}",
+            prompt_hash=f"p{n}",
+            prompt=f"Question {n}: is {n} even?\nAnswer:",
+            target=" yes" if n % 2 == 0 else " no",
+            choices=(" yes", " no"),
+            gold=n % 2,
+            choice_logprobs=(-1.0, -2.0) if (n in right) == (n % 2 == 0) else (-2.0, -1.0),
+            choice_lengths=(4, 3),
+            scores={"acc": 1.0 if n in right else 0.0},
+        )
+        for n in range(40)
+    ]
+    acc = len(right) / 40
+    run = RunRecord(
+        run_id=run_id,
+        task="mini_mc",
+        task_version="v1",
+        output_type="multiple_choice",
+        model=ModelFingerprint(id=name, backend="transformers", digest=digest),
+        created_at="2026-12-01T00:00:00+00:00",
+        n_items=40,
+        metrics=(MetricSummary(metric="acc", value=acc, stderr=0.05, ci_low=0, ci_high=1, n=40),),
+    )
+    return run, items
+
+
+def test_compare_shows_the_paired_scores_of_runs_on_the_releases_weights(
+    tmp_path: Path, example_release: Path, smollm2_gguf: Path
+) -> None:
+    """A run belongs to a release whose audit (--hash) lists its weights' sha256."""
+    store_path = tmp_path / "s.sqlite"
+    proc = seewhy(
+        "audit", str(example_release), str(smollm2_gguf), "--hash", "--store", str(store_path),
+        "-o", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    with Store(store_path) as store:
+        for run, items in (
+            _run_of(example_release / "model.safetensors", "tiny", set(range(0, 40, 2))),
+            _run_of(smollm2_gguf, "smol", set(range(0, 40))),
+        ):
+            store.put_run(run)
+            store.put_items([(item, f"k-{run.run_id}-{n}", n) for n, item in enumerate(items)])
+        ids = [s.report_id for s in store.report_summaries(sort="release")]
+    server = start_server(store_path)
+    try:
+        doc = get(server, "/api/compare", params=[("id", i) for i in ids]).json()
+        assert [t["task"] for t in doc["tasks"]] == ["mini_mc"]
+        scores = {s["model"]: s["mean"] for s in doc["tasks"][0]["scores"]}
+        assert scores == {"smol": 1.0, "tiny": 0.5}
+        (pair,) = doc["tasks"][0]["pairs"]
+        assert pair["n"] == 40 and abs(pair["difference"]) == 0.5
+        assert not any("no evaluation task in common" in n for n in doc["notes"])
+        page = get(server, "/compare", params=[("id", i) for i in ids]).text
+        assert "Paired differences" in page
+    finally:
+        server.stop()

@@ -222,14 +222,17 @@ def report_page(report: Report) -> str:
 # ----------------------------------------------------------------- compare
 
 
-def _linked_runs(report: Report) -> list[str]:
-    """Run ids the report's performance claims were checked against."""
+def _linked_runs(report: Report, runs: Sequence[RunRecord]) -> list[str]:
+    """Stored runs of this release: those its claims were checked against
+    (``seewhy audit --evidence``), and those that measured one of its files (sha256)."""
     out: list[str] = []
     for fact in report.facts:
         if fact.key == "performance.claim" and isinstance(fact.value, dict):
-            runs = fact.value.get("runs")
-            if runs:
-                out += [r.strip() for r in str(runs).split(",") if r.strip()]
+            named = fact.value.get("runs")
+            if named:
+                out += [r.strip() for r in str(named).split(",") if r.strip()]
+    digests = {c.sha256 for c in report.coverage if c.sha256}
+    out += [run.run_id for run in runs if run.model.digest in digests]
     return out
 
 
@@ -254,7 +257,9 @@ def _task_comparisons(store: Store, run_ids: Sequence[str]) -> tuple[list[TaskCo
     if not loaded:
         return out, (
             "None of these releases has a measured run in this store, so they have no "
-            "evaluation task in common and no scores to compare."
+            "evaluation task in common and no scores to compare. A run belongs to a release "
+            "when `seewhy audit --evidence RUN` checked its card against it, or when the "
+            "run's weights digest is a file of the release (audit with --hash)."
         )
     return out, (
         "These releases have no evaluation task in common (no task was measured on two of "
@@ -279,7 +284,9 @@ def comparison(store: Store, ids: Sequence[str]) -> Comparison:
     tasks: list[TaskComparison] = []
     notes: list[str] = []
     if len(reports) > 1:
-        tasks, note = _task_comparisons(store, [r for rep in reports for r in _linked_runs(rep)])
+        runs = store.runs()
+        linked = [r for rep in reports for r in _linked_runs(rep, runs)]
+        tasks, note = _task_comparisons(store, linked)
         if note:
             notes.append(note)
     cmp = build_comparison(
