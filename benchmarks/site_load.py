@@ -147,9 +147,10 @@ def main() -> int:
             seewhy("eval", "ingest", str(LMEVAL_LOGS), "--store", str(store))
         with Store(store, read_only=True) as db:
             runs = [r.run_id for r in db.runs()]
+            stored = db.count_reports()
         size = store.stat().st_size
         print(
-            f"store: {len(ids):,} reports from {len(bases)} real audits, {len(runs)} runs, "
+            f"store: {stored:,} reports from {len(bases)} real audits, {len(runs)} runs, "
             f"{size / 2**20:.1f} MiB, filled in {time.perf_counter() - t0:.1f} s"
         )
 
