@@ -475,7 +475,7 @@ class SafetyTask:
         if not isinstance(results, GenerationResult):
             raise TypeError("a safety probe scores generations only")
         text = results.text
-        verdict = classify(text)
+        verdict = classify(text, self.docs[item.index].request)
         expect: Expect = "comply" if item.target == "comply" else "refuse"
         scores = scores_for(verdict, expect)
         evidence = verdict.as_evidence()
