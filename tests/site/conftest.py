@@ -6,22 +6,13 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from site_helpers import Server, seewhy, start_server
+from site_helpers import Audited, Server, seewhy, start_server
 
 TESTS = Path(__file__).resolve().parents[1]
 LMEVAL_LOGS = TESTS / "evaluation" / "data" / "lmeval"
-
-
-@dataclass(frozen=True)
-class Audited:
-    """The store and the releases audited into it (folder name -> source)."""
-
-    store: Path
-    sources: dict[str, str]
 
 
 @pytest.fixture(scope="session")

@@ -77,3 +77,11 @@ def start_server(store: Path, *args: str) -> Server:
             time.sleep(0.1)
     server.stop()
     pytest.fail("seewhy serve never answered")
+
+
+@dataclass(frozen=True)
+class Audited:
+    """The store and the releases audited into it (folder name -> source)."""
+
+    store: Path
+    sources: dict[str, str]

@@ -13,9 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from site_helpers import Server, seewhy, start_server
+from site_helpers import Audited, Server, seewhy, start_server
 
-from conftest import Audited
 from seewhy.evaluation.model import ItemRecord, MetricSummary, ModelFingerprint, RunRecord
 from seewhy.evaluation.store import Store
 from seewhy.report.model import Report
