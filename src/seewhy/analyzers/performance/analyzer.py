@@ -85,6 +85,9 @@ class PerformanceAnalyzer:
         """Measured results, claim verdicts, failing slices and the performance verdict."""
         b = ResultBuilder(NAME, ctx.rules)
         self._measured(b, release)
+        from seewhy.evaluation.safety.audit import add_safety_section
+
+        add_safety_section(b, self.evidence)  # safety probe runs: fact and findings
         card_file = pick_card(release)
         card: ModelCard | None = None
         card_note = ""

@@ -531,6 +531,16 @@ def chat_support(backend: object) -> tuple[bool, str]:
     return True, ""
 
 
+def load_probe(name_or_path: str | Path) -> SafetyTask:
+    """A probe task by name (``xstest`` …) or task file path; an error for any other task."""
+    from seewhy.evaluation.tasks import TaskError, load_task
+
+    task: object = load_task(name_or_path)
+    if not isinstance(task, SafetyTask):
+        raise TaskError(f"{name_or_path} is not a safety probe (its metadata has no probe key)")
+    return task
+
+
 def probe_task(task: Task) -> SafetyTask:
     """Wrap a loaded task whose metadata makes it a probe."""
     return SafetyTask(task)
@@ -543,6 +553,7 @@ __all__ = [
     "SafetyTask",
     "chat_support",
     "is_probe_spec",
+    "load_probe",
     "probe_task",
     "scores_for",
 ]
