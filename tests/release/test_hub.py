@@ -28,6 +28,7 @@ from seewhy.errors import (
     HubUnavailableError,
     ReleaseReadError,
 )
+from seewhy.release import open_release
 from seewhy.release.hub import (
     HubAnalyzer,
     HubLimits,
@@ -260,6 +261,22 @@ def test_gated_repo_without_token_names_hf_token(hub: HubServer, tmp_path: Path)
     assert ok.returncode == 0, ok.stderr
     facts = {f["key"]: f["value"] for f in json.loads(ok.stdout)["facts"]}
     assert facts["hub.gated"] == "manual"
+
+
+def test_hub_gating_makes_the_osai_weights_partial(hub: HubServer, tmp_path: Path) -> None:
+    """The card of acme/gated sets no gating key; the Hub's own ``gated`` is the evidence
+    that downloads are gated, so the index's weights grade is partial, not open."""
+    folder = _tiny(hub, "acme/gated")
+    hub.gate("acme/gated", "hf_secret")
+    gated = _audit(_open(hub, tmp_path, "acme/gated", token="hf_secret"))
+    fact = gated.fact("openness.osai.weights_endmodel")
+    assert fact is not None and isinstance(fact.value, dict)
+    assert fact.value["class"] == "partial"
+    assert any(e.pointer == "gated" and e.excerpt == "manual" for e in fact.evidence)
+    on_disk = audit_release(open_release(folder), source=str(folder))
+    disk_fact = on_disk.fact("openness.osai.weights_endmodel")
+    assert disk_fact is not None and isinstance(disk_fact.value, dict)
+    assert disk_fact.value["class"] == "open"
 
 
 def test_gated_repo_with_token_in_process(hub: HubServer, tmp_path: Path) -> None:

@@ -77,8 +77,15 @@ class _Inputs:
     gated: Evidence | None
 
 
-def gating(card: CardText | None) -> Evidence | None:
-    """Evidence that downloads are gated (an access form or agreement on the Hub)."""
+def gating(card: CardText | None, source_gating: str | None = None) -> Evidence | None:
+    """Evidence that downloads are gated (an access form or agreement on the Hub): the
+    Hub's own answer when the release was read from it, else the card's gating keys."""
+    if source_gating:
+        return Evidence(
+            pointer="gated",
+            excerpt=source_gating,
+            note=f"gated download: the Hub reports gated={source_gating} for this repository",
+        )
     if card is None or not card.card.front_matter:
         return None
     front = card.card.front_matter
@@ -557,7 +564,11 @@ def grade_osai(
     """Grade all 12 parameters, in the index's order, from the shared evidence set."""
     evidence = detected if isinstance(detected, EvidenceSet) else EvidenceSet(snap, dict(detected))
     x = _Inputs(
-        snap, evidence, lic, evidence.papers if papers is None else papers, gating(snap.card)
+        snap,
+        evidence,
+        lic,
+        evidence.papers if papers is None else papers,
+        gating(snap.card, snap.source_gating),
     )
     items = []
     for param in tables.osai().params:

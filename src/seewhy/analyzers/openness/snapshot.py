@@ -457,6 +457,9 @@ class Snapshot:
     config: ModelConfig | None = None
     ggufs: tuple[GgufMeta, ...] = ()
     notes: tuple[str, ...] = field(default=())  # files that could not be read, and why
+    # The source's own word on gated downloads (the Hub's ``gated``: "auto" or "manual"),
+    # or None where the source says nothing (a folder on disk).
+    source_gating: str | None = None
 
     def paths(self) -> list[str]:
         """Every release-relative path."""
@@ -538,4 +541,11 @@ def read_snapshot(release: Release, cache: dict[tuple[str, str], object] | None 
         config=config,
         ggufs=tuple(ggufs),
         notes=tuple(notes),
+        source_gating=_source_gating(release),
     )
+
+
+def _source_gating(release: Release) -> str | None:
+    """The Hub's gating of a release read from the Hub (``release/hub.py``), else None."""
+    gated = getattr(release, "gated", None)
+    return gated if isinstance(gated, str) and gated else None
