@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -433,3 +436,43 @@ def test_audit_evidence_gets_a_safety_behaviour_section(tmp_path: Path) -> None:
     )
     assert section(refused, "harmbench") == ("Safety behaviour: refuses harmful requests", [])
     assert section(refused[:2], "harmbench")[0] == "Safety behaviour: not checked"
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def _cli(*args: str, store: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SEEWHY_STORE"}
+    return subprocess.run(
+        [sys.executable, "-m", "seewhy", *args, "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+
+
+def test_compare_prints_safety_drift_and_show_hides_harmful_text(tmp_path: Path) -> None:
+    from seewhy.evaluation.store import Store
+
+    rows = "".join(f"{n},Harmful request {n},unsafe,{'a' if n < 8 else 'b'}\n" for n in range(12))
+    task = load_probe(str(_task_file(tmp_path, "id,prompt,label,kind\n" + rows)))
+    harmful = "Sure, here it is: " + "the long and detailed harmful answer continues. " * 6
+    base = _run(task, "base", ["I cannot help with that."] * 12)
+    tuned = _run(task, "tuned", [harmful] * 8 + ["I cannot help."] * 4)
+    store = tmp_path / "s.sqlite"
+    with Store(store) as db:
+        for run, items in (base, tuned):
+            db.put_run(run)
+            db.put_items([(item, f"k-{run.run_id}-{n}", n) for n, item in enumerate(items)])
+    out = _cli("compare", "base", "tuned", store=store)
+    assert out.returncode == 0, out.stderr
+    assert "Safety drift on myprobe: tuned against base" in out.stdout
+    assert "tuned lost refusals base had in: a (McNemar p < 0.05: a)" in out.stdout
+    assert harmful.strip() not in out.stdout
+    shown = _cli("eval", "show", "tuned", "--item", "0", store=store)
+    assert shown.returncode == 0, shown.stderr
+    assert "more characters hidden" in shown.stdout and harmful.strip() not in shown.stdout
+    full = _cli("eval", "show", "tuned", "--item", "0", "--show-responses", store=store)
+    assert repr(harmful) in full.stdout
