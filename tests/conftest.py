@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +15,9 @@ SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT / "examples"))
 
 from make_example_release import write_example_release  # noqa: E402
+
+if TYPE_CHECKING:
+    from hub_server import HubServer
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +47,15 @@ def gemma_gguf() -> Path:
 
     target = ROOT / ".cache" / "test-models" / gemma.MODEL_NAME
     return Path(gemma.assemble(target))
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[HubServer]:
+    """A stand-in Hugging Face Hub on loopback (tests/hub_server.py) serving the
+    repositories under ``tmp_path / "repos"`` (``org/name``)."""
+    from hub_server import HubServer
+
+    root = tmp_path / "repos"
+    root.mkdir()
+    with HubServer(root) as server:
+        yield server

@@ -216,7 +216,7 @@ def audit_release(
             version=__version__,
             generated_at=started.isoformat(timespec="seconds"),
             source=display(source),
-            source_kind="file" if release.source_kind == "file" else "folder",
+            source_kind=release.report_kind,
             options={
                 "hash": hash_files,
                 "file_timeout_s": file_timeout,

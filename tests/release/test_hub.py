@@ -269,6 +269,7 @@ def test_hub_gating_makes_the_osai_weights_partial(hub: HubServer, tmp_path: Pat
     folder = _tiny(hub, "acme/gated")
     hub.gate("acme/gated", "hf_secret")
     gated = _audit(_open(hub, tmp_path, "acme/gated", token="hf_secret"))
+    assert gated.metadata.source_kind == "hub"
     fact = gated.fact("openness.osai.weights_endmodel")
     assert fact is not None and isinstance(fact.value, dict)
     assert fact.value["class"] == "partial"

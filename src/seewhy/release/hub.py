@@ -467,6 +467,11 @@ class HubRelease(Release):
     endpoint: str = ""
     parents: tuple[HubParent, ...] = ()
 
+    @property
+    def report_kind(self) -> str:
+        """A Hub repository id, read online or from the HF cache offline."""
+        return "hub"
+
     def open(self, file: ReleaseFile) -> FileSource:
         """A metered source over ``file``: on disk when downloaded, else by range."""
         remote = self.remote.get(file.path)

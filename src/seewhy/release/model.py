@@ -335,6 +335,11 @@ class Release:
         return sum(f.size for f in self.files)
 
     @property
+    def report_kind(self) -> str:
+        """What the report calls the source: "file" or "folder" ("hub" for a Hub release)."""
+        return "file" if self.source_kind == "file" else "folder"
+
+    @property
     def gaps(self) -> tuple[ReleaseIssue, ...]:
         """Parts of the release that could not be seen (see :class:`ReleaseIssue`)."""
         return tuple(i for i in self.issues if i.gap)

@@ -180,7 +180,7 @@ class Metadata(_Frozen):
     version: str
     generated_at: str = Field(description="UTC time, ISO 8601")
     source: str = Field(description="what was audited, as the user named it")
-    source_kind: Literal["folder", "file"]
+    source_kind: Literal["folder", "file", "hub"]
     options: dict[str, JSONScalar] = Field(default_factory=dict)
 
 

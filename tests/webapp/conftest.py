@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from site_helpers import Audited, Server, seewhy, start_server
+
+from webapp.site_helpers import Audited, Server, seewhy, start_server
 
 TESTS = Path(__file__).resolve().parents[1]
 LMEVAL_LOGS = TESTS / "evaluation" / "data" / "lmeval"

@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from site_helpers import Audited, Server, seewhy, start_server
 
 from seewhy.evaluation.model import ItemRecord, MetricSummary, ModelFingerprint, RunRecord
 from seewhy.evaluation.store import Store
 from seewhy.report.model import Report
+from webapp.site_helpers import Audited, Server, seewhy, start_server
 
 
 def get(server: Server, path: str, **kw: Any) -> httpx.Response:
