@@ -341,29 +341,34 @@ def _run_ray(
         raise UsageError(
             "--engine ray needs Ray: pip install 'seewhy[ray]' (or run without --engine ray)"
         ) from exc
-    started_here = False
-    if not ray.is_initialized():
-        address = os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(
-                num_cpus=jobs,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
-            started_here = True
-        if progress is not None:
-            progress.note(f"ray: {'connected to ' + address if address else 'local instance'}")
-    try:
-        # Ray's own messages (a worker that died, a retry) print to stdout: the
-        # summary goes there, so they go to stderr meanwhile.
-        with contextlib.redirect_stdout(sys.stderr):
+    # Ray prints its own messages (a worker that died, a retry) on stdout, from its
+    # threads, until it shuts down; stdout holds the summary, so they go to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        started_here = _ray_init(ray, jobs, progress)
+        try:
             _ray_tasks(ray, todo, jobs, options, finished)
-    finally:
-        if started_here:
-            ray.shutdown()
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _ray_init(ray: Any, jobs: int, progress: BatchProgress | None) -> bool:
+    """Connect to ``RAY_ADDRESS`` or start a local instance; True when started here."""
+    if ray.is_initialized():
+        return False
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(
+            num_cpus=jobs,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    if progress is not None:
+        progress.note(f"ray: {'connected to ' + address if address else 'local instance'}")
+    return not address
 
 
 def _ray_tasks(
