@@ -139,7 +139,7 @@ def test_output_folder_gets_every_report_and_json_gives_the_summary(tmp_path: Pa
 
 
 def test_a_killed_batch_resumes_where_it_stopped(tmp_path: Path) -> None:
-    sources = [release(tmp_path / f"k{i}", i) for i in range(8)]
+    sources = [release(tmp_path / f"k{i}", i) for i in range(16)]
     listing = tmp_path / "repos.txt"
     listing.write_text("\n".join(map(str, sources)) + "\n", encoding="utf-8")
     store = tmp_path / "s.sqlite"
@@ -154,20 +154,20 @@ def test_a_killed_batch_resumes_where_it_stopped(tmp_path: Path) -> None:
     )
     assert proc.stderr is not None
     for line in proc.stderr:
-        if line.startswith("seewhy: [2/8]"):
+        if line.startswith("seewhy: [2/16]"):
             os.killpg(proc.pid, signal.SIGKILL)  # the command and its workers, mid-batch
             break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     with Store(store, read_only=True) as db:
         saved = len(db.report_summaries())
-    assert 2 <= saved < 8
+    assert 2 <= saved < 16
     out = seewhy("audit", "--from", listing, "--jobs", "2", "--store", store)
     assert out.returncode == 0, out.stderr
-    assert f"8 release(s), {saved} already in the store (skipped)" in out.stderr
+    assert f"16 release(s), {saved} already in the store (skipped)" in out.stderr
     statuses = [c[3] for c in rows(out.stdout).values()]
     assert statuses.count("stored (skipped)") == saved
-    assert statuses.count("audited") == 8 - saved
+    assert statuses.count("audited") == 16 - saved
 
 
 def _holders(path: Path, ancestor: int) -> list[int]:

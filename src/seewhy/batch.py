@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from seewhy.errors import UsageError
+from seewhy.errors import ReportError, UsageError
 
 if TYPE_CHECKING:
     from seewhy.evaluation.store import Store
@@ -271,9 +271,15 @@ def _run_local(
     """The local pool; returns how many times a broken pool was replaced."""
     queue = list(reversed(todo))
     restarts = 0
+    idle_deaths = 0
     while queue:
+        before = len(queue)
         suspects = _pool_pass(queue, jobs, options, finished)
         if not suspects:
+            if len(queue) == before:  # the pool died before it ran anything
+                idle_deaths += 1
+                if idle_deaths >= 3:
+                    raise ReportError("the worker processes keep dying before any audit starts")
             continue
         restarts += 1
         if progress is not None:
@@ -307,8 +313,13 @@ def _pool_pass(
         running: dict[Future[Outcome], str] = {}
         while queue or running:
             while queue and len(running) < jobs:
-                source = queue.pop()
-                running[pool.submit(audit_one, source, options)] = source
+                try:
+                    future = pool.submit(audit_one, queue[-1], options)
+                except BrokenProcessPool:  # it broke since the last wait: queue[-1] never ran
+                    for each in running:
+                        each.cancel()
+                    return list(running.values())
+                running[future] = queue.pop()
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             broken: list[str] = []
             for future in done:
