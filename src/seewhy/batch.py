@@ -247,7 +247,9 @@ def run_batch(
     finally:
         if progress is not None:
             progress.finish()
-    result.outcomes = [outcomes[s] for s in order if s in outcomes]
+    for source in order:  # never a silent gap: a source without a result says so
+        outcomes.setdefault(source, Outcome(source, "crashed", error="no result came back"))
+    result.outcomes = [outcomes[s] for s in order]
     result.seconds = time.perf_counter() - started
     return result
 
@@ -288,8 +290,9 @@ def _run_local(
                 "been running again, one at a time"
             )
         for source in suspects:  # alone: a second death is this release's own
-            again = _pool_pass([source], 1, options, finished)
-            if again:
+            alone = [source]
+            again = _pool_pass(alone, 1, options, finished)
+            if again or alone:  # died while auditing it, or before it could start
                 finished(
                     Outcome(
                         source,
