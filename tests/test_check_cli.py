@@ -6,6 +6,7 @@ shipped in the repository run this command."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 import yaml
 from safetensors.numpy import save_file
+
+from hub_server import HubServer
 
 ROOT = Path(__file__).resolve().parents[1]
 LICENSES = ROOT.parent / "shared" / "corpus" / "licenses"
@@ -99,6 +102,26 @@ def test_a_saved_report_is_checked_like_the_release(
     assert (
         json.loads(saved.stdout)["sources"][0]["violations"] == direct["sources"][0]["violations"]
     )
+
+
+def test_hub_repositories_are_checked_without_downloading_them(
+    releases: dict[str, Path], hub: HubServer, tmp_path: Path
+) -> None:
+    """`seewhy check POLICY org/name` against the stand-in Hub (tests/hub_server.py)."""
+    shutil.copytree(releases["good"], hub.root / "acme" / "tiny-apache")
+    shutil.copytree(releases["bad"], hub.root / "acme" / "tiny-llama")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env |= {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf")}
+    out = subprocess.run(
+        [sys.executable, "-m", "seewhy", "check", "-p", str(EXAMPLE), "acme/tiny-apache",
+         "acme/tiny-llama"],
+        capture_output=True, text=True, timeout=300, check=False, env=env,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "PASS  acme/tiny-apache" in out.stdout
+    assert "FAIL  acme/tiny-llama" in out.stdout
+    assert "weights.formats: pytorch_model.bin is pytorch-zip" in out.stdout
+    assert "Llama 3.1 Community License Agreement" in out.stdout
 
 
 def test_unknown_key_is_exit_2_with_key_and_line(releases: dict[str, Path], tmp_path: Path) -> None:
