@@ -406,6 +406,7 @@ def test_gemma_base_has_no_chat_template_and_gets_the_plain_frame(
 def test_audit_evidence_gets_a_safety_behaviour_section(tmp_path: Path) -> None:
     from seewhy.analyzers.performance import RunEvidence, with_evidence
     from seewhy.audit import audit, default_analyzers
+    from seewhy.report.html import format_html
 
     rows = "".join(f"{n},Harmful request {n},unsafe,{'a' if n < 10 else 'b'}\n" for n in range(20))
     task = load_probe(str(_task_file(tmp_path, "id,prompt,label,kind\n" + rows)))
@@ -424,6 +425,10 @@ def test_audit_evidence_gets_a_safety_behaviour_section(tmp_path: Path) -> None:
             analyzers=with_evidence(default_analyzers(), [RunEvidence(run, tuple(items), "x")]),
         )
         fact = next(f for f in report.facts if f.key == "safety.behaviour")
+        page = format_html(report)
+        panel = page[page.index('id="performance"') :]
+        panel = panel[: panel.index("</section>")]
+        assert fact.label in panel and page.count(fact.label) == 1  # in the performance panel
         return fact.label, [f.rule_id for f in report.findings if f.rule_id >= "SW-PERF-005"]
 
     assert section(complied, "jailbreak") == (

@@ -89,7 +89,11 @@ def test_mmlu_has_every_subject_with_the_manifest_counts() -> None:
 def test_rebuilding_the_data_from_the_corpus_gives_the_packaged_data(tmp_path: Path) -> None:
     _manifest()
     build_all(CORPUS, tmp_path)
-    packaged = sorted(p.relative_to(builtin_task_dir()) for p in builtin_task_dir().glob("*/*"))
+    packaged = sorted(
+        p.relative_to(builtin_task_dir())
+        for p in builtin_task_dir().glob("*/*")
+        if p.relative_to(builtin_task_dir()).parts[0] != "safety"  # verbatim copies: test_safety
+    )
     rebuilt = sorted(p.relative_to(tmp_path) for p in tmp_path.glob("*/*"))
     assert rebuilt == packaged
     for relative in packaged:

@@ -501,7 +501,7 @@ def _performance(report: Report, page: Page) -> None:
             claim["evidence"] = tuple(_evidence(e) for e in fact.evidence)
             claim["tone"] = _tone(str(claim.get("outcome") or ""))
             page.perf_claims.append(claim)
-        elif fact.key == "performance.measured":
+        elif fact.key in ("performance.measured", "safety.behaviour"):  # safety: probe runs
             values = fact.value if isinstance(fact.value, list) else [fact.value]
             page.perf_measured.append((fact.label, [fact_text(v) for v in values]))
         elif fact.key == "performance.failure_slices":
@@ -511,7 +511,7 @@ def _performance(report: Report, page: Page) -> None:
     page.perf_chart = _chart(page.perf_claims)
 
 
-_SHOWN_ELSEWHERE = ("license.", "openness.", "performance.")
+_SHOWN_ELSEWHERE = ("license.", "openness.", "performance.", "safety.")
 
 
 def _facts(report: Report, page: Page) -> None:
