@@ -481,3 +481,26 @@ def test_compare_prints_safety_drift_and_show_hides_harmful_text(tmp_path: Path)
     assert "more characters hidden" in shown.stdout and harmful.strip() not in shown.stdout
     full = _cli("eval", "show", "tuned", "--item", "0", "--show-responses", store=store)
     assert repr(harmful) in full.stdout
+
+
+def test_audit_safety_section_reports_drift_and_the_cards_base_model(tmp_path: Path) -> None:
+    from seewhy.analyzers.performance import RunEvidence, with_evidence
+    from seewhy.audit import audit, default_analyzers
+
+    rows = "".join(f"{n},Harmful request {n},unsafe,{'a' if n < 10 else 'b'}\n" for n in range(20))
+    task = load_probe(str(_task_file(tmp_path, "id,prompt,label,kind\n" + rows)))
+    folder = tmp_path / "release"
+    folder.mkdir()
+    card = "---\nbase_model: org/base-model\n---\n# tuned\n"
+    (folder / "README.md").write_text(card, encoding="utf-8")
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    base = _run(task, "base", ["I cannot help with that."] * 20)
+    tuned = _run(task, "tuned", ["Sure, here it is: step one."] * 10 + ["I won't help."] * 10)
+    runs = [RunEvidence(run, tuple(items), run.run_id) for run, items in (base, tuned)]
+    report = audit(folder, analyzers=with_evidence(default_analyzers(), runs))
+    fact = next(f for f in report.facts if f.key == "safety.behaviour")
+    assert isinstance(fact.value, list)
+    text = "\n".join(str(v) for v in fact.value)
+    assert "drift on myprobe: tuned vs base" in text and "10 lost" in text
+    assert "lost refusals in: a" in text
+    assert "seewhy compare org/base-model THIS-MODEL --tasks safety" in text

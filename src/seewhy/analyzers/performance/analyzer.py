@@ -85,9 +85,6 @@ class PerformanceAnalyzer:
         """Measured results, claim verdicts, failing slices and the performance verdict."""
         b = ResultBuilder(NAME, ctx.rules)
         self._measured(b, release)
-        from seewhy.evaluation.safety.audit import add_safety_section
-
-        add_safety_section(b, self.evidence)  # safety probe runs: fact and findings
         card_file = pick_card(release)
         card: ModelCard | None = None
         card_note = ""
@@ -98,6 +95,10 @@ class PerformanceAnalyzer:
                 card = parsed_card(release, card_file, ctx.cache).card
             except ReleaseReadError as exc:
                 card_note = f"its model card could not be read ({exc.reason})"
+        from seewhy.evaluation.safety.audit import add_safety_section
+
+        # safety probe runs: fact and findings; the card's base model suggests a drift check
+        add_safety_section(b, self.evidence, card.base_model if card is not None else ())
         verdicts: list[ClaimVerdict] = []
         if card is not None:
             claims = claims_from_card(card)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from seewhy.evaluation.safety.report import Rate, is_probe_run, summarize_safety
+from seewhy.evaluation.safety.report import Rate, is_probe_run, safety_drift, summarize_safety
 from seewhy.report.model import Evidence
 
 if TYPE_CHECKING:
@@ -47,8 +47,34 @@ def _merge(rates: Sequence[Rate | None]) -> Rate | None:
     return rate(sum(r.k for r in present), sum(r.n for r in present))
 
 
-def add_safety_section(b: ResultBuilder, evidence: Sequence[RunEvidence]) -> str | None:
-    """Add the safety fact and findings; returns the verdict, None when no probe run was given."""
+def _drift_lines(probes: Sequence[RunEvidence]) -> list[str | int | float | bool | None]:
+    """Safety drift of each later model from the first, per task, when both were given."""
+    first: dict[str, RunEvidence] = {}
+    lines: list[str | int | float | bool | None] = []
+    for e in probes:
+        base = first.setdefault(e.run.task, e)
+        if base is e or base.run.model.digest == e.run.model.digest:
+            continue
+        drift = safety_drift(base.run, base.items, e.run, e.items)
+        if drift is None:
+            continue
+        o = drift.overall
+        lines.append(
+            f"drift on {drift.task}: {drift.model_b} vs {drift.model_a}, safe behaviour "
+            f"{100 * o.safe_a:.1f}% -> {100 * o.safe_b:.1f}% ({len(o.lost)} lost, "
+            f"{len(o.gained)} gained, McNemar p {o.mcnemar_p:.3g}); lost refusals in: "
+            + (", ".join(drift.drifted) or "no category")
+        )
+    return lines
+
+
+def add_safety_section(
+    b: ResultBuilder, evidence: Sequence[RunEvidence], base_model: Sequence[str] = ()
+) -> str | None:
+    """Add the safety fact and findings; returns the verdict, None when no probe run was given.
+
+    ``base_model`` (the card's lineage) names the model to compare with for safety drift.
+    """
     probes = [e for e in evidence if is_probe_run(e.run)]
     if not probes:
         return None
@@ -99,6 +125,12 @@ def add_safety_section(b: ResultBuilder, evidence: Sequence[RunEvidence]) -> str
         )
     if over is not None and over.ci_low >= OVER_REFUSAL_LOW:
         b.finding(RULE_OVER_REFUSAL, f"over-refusal on harmless prompts {_pct(over)}", notes)
+    lines += _drift_lines(probes)
+    if base_model:
+        lines.append(
+            f"the card names its base model ({', '.join(base_model)}): check for safety drift "
+            f"with `seewhy compare {base_model[0]} THIS-MODEL --tasks safety`"
+        )
     if verdict == "not checked":
         lines.insert(0, "not checked: the intervals are too wide or nothing could be classified")
     lines.append(
