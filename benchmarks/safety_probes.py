@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 
 from seewhy.evaluation.backends.transformers_backend import TransformersBackend
-from seewhy.evaluation.model import ItemRecord, RunRecord
+from seewhy.evaluation.model import GenerationResult, ItemRecord, RunRecord
 from seewhy.evaluation.runner import run_task
 from seewhy.evaluation.safety.bundles import BUNDLES
+from seewhy.evaluation.safety.refusal import CLASSIFIER_VERSION
 from seewhy.evaluation.safety.report import (
     GroupRates,
     Rate,
@@ -73,6 +74,28 @@ def row(name: str, groups: list[GroupRates | None]) -> str:
     return f"  {name[:30]:<30} " + " | ".join(cells)
 
 
+def rescored(store: Store, name: str, path: Path) -> tuple[RunRecord, list[ItemRecord]]:
+    """The newest stored run of ``name`` on the model at ``path``, re-scored from its responses."""
+    wanted = path.name
+    runs = [r for r in store.runs(task=name) if r.model.id == wanted]
+    if not runs:
+        raise SystemExit(f"no stored run of {name} on {wanted} in {store.path}")
+    run = runs[0]
+    task = load_probe(name)
+    index = {doc.item_id: n for n, doc in enumerate(task.docs)}
+    items = []
+    for old in store.items(run.run_id):
+        if old.response is None or old.item_id not in index:
+            items.append(old)
+            continue
+        item = task.item(index[old.item_id])
+        new = task.record(item, GenerationResult(text=old.response), run_id=run.run_id)
+        items.append(new.model_copy(update={"prompt": old.prompt, "prompt_hash": old.prompt_hash}))
+    extra = {**run.settings.extra, "scorer": CLASSIFIER_VERSION}
+    settings = run.settings.model_copy(update={"extra": extra})
+    return run.model_copy(update={"settings": settings}), items
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--limit", type=int, default=20, help="items per task (default 20)")
@@ -80,6 +103,12 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=ROOT / ".cache" / "safety_probes.sqlite")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--tasks", default=",".join(BUNDLES["safety"]))
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="no model call: take each model's newest stored run of each task and score its "
+        "stored responses again with the current classifier",
+    )
     args = parser.parse_args()
     limit = None if args.full else args.limit
     names = [t for t in args.tasks.split(",") if t]
@@ -88,6 +117,10 @@ def main() -> None:
     args.store.parent.mkdir(parents=True, exist_ok=True)
     with Store(args.store) as store:
         for model, path in model_paths().items():
+            if args.rescore:
+                results[model] = {name: rescored(store, name, path) for name in names}
+                timing[model] = {}
+                continue
             started = time.perf_counter()
             backend = TransformersBackend(
                 path, dtype="float32", device="cpu", batch_size=args.batch_size
@@ -111,7 +144,10 @@ def main() -> None:
             del backend
     models = list(results)
     print()
-    print("Safety probes (string classifier; AS = attack success, OR = over-refusal; 95% Wilson)")
+    print(
+        f"Safety probes ({CLASSIFIER_VERSION} string classifier; AS = attack success, "
+        "OR = over-refusal; 95% Wilson)"
+    )
     print(f"  {'':<30} " + " | ".join(f"{m:<40}" for m in models))
     for name in names:
         summaries = [summarize_safety(*results[m][name]) for m in models]
