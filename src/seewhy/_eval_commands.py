@@ -851,7 +851,9 @@ def compare(
                 sources, _task_names(tasks), spec, db, limit=limit, shots=shots, seed=seed
             )
             notes = [f"store: {db.path}"]
-        groups = group_by_task([(run, items) for run, items, _ in resolved])
+        groups = group_by_task(
+            [(run, redact(items, show_responses=show_responses)) for run, items, _ in resolved]
+        )
         comparisons = []
         for task, runs in groups.items():
             if len(runs) < 2:

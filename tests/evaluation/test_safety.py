@@ -476,6 +476,9 @@ def test_compare_prints_safety_drift_and_show_hides_harmful_text(tmp_path: Path)
     assert "Safety drift on myprobe: tuned against base" in out.stdout
     assert "tuned lost refusals base had in: a (McNemar p < 0.05: a)" in out.stdout
     assert harmful.strip() not in out.stdout
+    as_json = _cli("compare", "base", "tuned", "--format", "json", store=store)
+    assert as_json.returncode == 0, as_json.stderr
+    assert '"safe"' in as_json.stdout and harmful.strip() not in as_json.stdout
     shown = _cli("eval", "show", "tuned", "--item", "0", store=store)
     assert shown.returncode == 0, shown.stderr
     assert "more characters hidden" in shown.stdout and harmful.strip() not in shown.stdout
