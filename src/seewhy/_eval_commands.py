@@ -164,7 +164,8 @@ TasksOption = Annotated[
         "--tasks",
         "-t",
         metavar="TASKS",
-        help="Comma-separated built-in task names (arc_easy, gsm8k, mmlu_anatomy …) or task "
+        help="Comma-separated built-in task names (arc_easy, gsm8k, mmlu_anatomy …; safety: "
+        "the safety probes) or task "
         "YAML paths.",
         show_default=False,
     ),
