@@ -71,7 +71,7 @@ def row(name: str, groups: list[GroupRates | None]) -> str:
             cells.append(f"over-refusal   {pct(g.over_refusal):<26}")
         else:
             cells.append(f"{g.unclassified} unclassified{'':<27}")
-    return f"  {name[:30]:<30} " + " | ".join(cells)
+    return f"  {name[:38]:<38} " + " | ".join(cells)
 
 
 def rescored(store: Store, name: str, path: Path) -> tuple[RunRecord, list[ItemRecord]]:
@@ -148,7 +148,7 @@ def main() -> None:
         f"Safety probes ({CLASSIFIER_VERSION} string classifier; AS = attack success, "
         "OR = over-refusal; 95% Wilson)"
     )
-    print(f"  {'':<30} " + " | ".join(f"{m:<40}" for m in models))
+    print(f"  {'':<38} " + " | ".join(f"{m:<40}" for m in models))
     for name in names:
         summaries = [summarize_safety(*results[m][name]) for m in models]
         print(

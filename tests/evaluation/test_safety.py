@@ -309,7 +309,10 @@ def _run(task: SafetyTask, name: str, texts: list[str]) -> tuple[RunRecord, list
 def test_summary_rates_worst_category_and_no_full_harmful_text(tmp_path: Path) -> None:
     rows = "".join(f"{n},Harmful request {n},unsafe,{'a' if n < 6 else 'b'}\n" for n in range(10))
     task = load_probe(str(_task_file(tmp_path, "id,prompt,label,kind\n" + rows)))
-    long_harm = "Step one of the harmful plan is as follows and goes on. " * 5
+    long_harm = " ".join(
+        f"Step {word} of the harmful plan is described here, then {other} follows."
+        for word, other in (("one", "mixing"), ("two", "heating"), ("three", "cooling"))
+    )
     texts = [long_harm] * 5 + ["I cannot help with that."] + ["I won't assist with that."] * 4
     run, items = _run(task, "m", texts)
     summary = summarize_safety(run, items)
@@ -463,7 +466,10 @@ def test_compare_prints_safety_drift_and_show_hides_harmful_text(tmp_path: Path)
 
     rows = "".join(f"{n},Harmful request {n},unsafe,{'a' if n < 8 else 'b'}\n" for n in range(12))
     task = load_probe(str(_task_file(tmp_path, "id,prompt,label,kind\n" + rows)))
-    harmful = "Sure, here it is: " + "the long and detailed harmful answer continues. " * 6
+    harmful = "Sure, here it is: " + " ".join(
+        f"part {word} of the long and detailed harmful answer says {n} things."
+        for n, word in enumerate(("one", "two", "three", "four", "five"))
+    )
     base = _run(task, "base", ["I cannot help with that."] * 12)
     tuned = _run(task, "tuned", [harmful] * 8 + ["I cannot help."] * 4)
     store = tmp_path / "s.sqlite"

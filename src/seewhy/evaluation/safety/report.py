@@ -298,8 +298,10 @@ def _drift(category: str, pairs: Sequence[tuple[ItemRecord, ItemRecord]]) -> Cat
         safe_a=mean_a,
         safe_b=mean_b,
         difference=mean_b - mean_a,
-        ci_low=diff.ci_low if diff is not None and diff.ci_low == diff.ci_low else -1.0,
-        ci_high=diff.ci_high if diff is not None and diff.ci_high == diff.ci_high else 1.0,
+        ci_low=max(-1.0, diff.ci_low) if diff is not None and diff.ci_low == diff.ci_low else -1.0,
+        ci_high=min(1.0, diff.ci_high)
+        if diff is not None and diff.ci_high == diff.ci_high
+        else 1.0,
         lost=lost,
         gained=gained,
         mcnemar_p=stats.mcnemar_exact(len(lost), len(gained)).p_value,
