@@ -326,5 +326,9 @@ def test_compare_shows_the_paired_scores_of_runs_on_the_releases_weights(
         assert not any("no evaluation task in common" in n for n in doc["notes"])
         page = get(server, "/compare", params=[("id", i) for i in ids]).text
         assert "Paired differences" in page
+        for score in doc["tasks"][0]["scores"]:  # each score links to its run's page
+            assert score["href"] == f"/runs/{score['run_id']}"
+            assert f'<a href="{score["href"]}">' in page
+            assert get(server, score["href"]).status_code == 200
     finally:
         server.stop()

@@ -16,7 +16,7 @@ the HTML goes through the same templates, escaping and Content-Security-Policy.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +81,7 @@ class Score:
     mean: float | None
     ci_low: float | None
     ci_high: float | None
+    href: str | None = None  # the run's own page, where the caller has one
 
 
 @dataclass(frozen=True)
@@ -298,12 +299,22 @@ def _score_tone(value: float | None) -> str:
     return "good" if value >= 0.67 else "warn" if value >= 0.34 else "bad"
 
 
-def _task_scores(comparison: TaskComparison) -> TaskScores:
+def _task_scores(
+    comparison: TaskComparison, run_href: Callable[[str], str] | None = None
+) -> TaskScores:
     return TaskScores(
         task=comparison.task,
         metric=comparison.metric,
         scores=tuple(
-            Score(a.model, a.run_id, a.n_scored, a.mean, a.ci_low, a.ci_high)
+            Score(
+                a.model,
+                a.run_id,
+                a.n_scored,
+                a.mean,
+                a.ci_low,
+                a.ci_high,
+                run_href(a.run_id) if run_href is not None else None,
+            )
             for a in comparison.runs
         ),
         pairs=tuple(
@@ -330,11 +341,13 @@ def build_comparison(
     tasks: Sequence[TaskComparison] = (),
     task_notes: Sequence[str] = (),
     hrefs: Sequence[str | None] | None = None,
+    run_href: Callable[[str], str] | None = None,
 ) -> Comparison:
     """The side-by-side view of ``reports`` (and of the task comparisons of their runs).
 
     ``hrefs`` link each column to the release's own report (relative links
-    that the caller made); ``task_notes`` say why a task has no comparison.
+    that the caller made), ``run_href`` each score to its run's page;
+    ``task_notes`` say why a task has no comparison.
     """
     links = list(hrefs) if hrefs is not None else [None] * len(reports)
     pages = [build_page(r) for r in reports]
@@ -365,7 +378,7 @@ def build_comparison(
             "below cannot be compared line by line."
         )
     cmp.claims, _ = _grid_rows(pages, _claim_cells)
-    cmp.tasks = [_task_scores(t) for t in tasks]
+    cmp.tasks = [_task_scores(t, run_href) for t in tasks]
     cmp.notes.extend(task_notes)
     if not cmp.tasks:
         cmp.scores_hint = (

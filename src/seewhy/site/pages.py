@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -290,7 +290,11 @@ def comparison(store: Store, ids: Sequence[str]) -> Comparison:
         if note:
             notes.append(note)
     cmp = build_comparison(
-        reports, tasks=tasks, task_notes=notes, hrefs=[f"/reports/{i}" for i in found]
+        reports,
+        tasks=tasks,
+        task_notes=notes,
+        hrefs=[f"/reports/{i}" for i in found],
+        run_href=lambda run_id: f"/runs/{quote(run_id, safe='')}",
     )
     if missing:
         cmp.notes.insert(0, f"Not in this store: {', '.join(missing)}.")
