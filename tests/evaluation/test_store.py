@@ -177,7 +177,7 @@ def test_a_v1_store_is_upgraded_and_keeps_its_runs(tmp_path: Path, example_relea
     assert ro.report_summaries() == []
     assert ro.get_run("v1-run") is not None
     with Store(path) as store:
-        assert store.version == SCHEMA_VERSION == 2
+        assert store.version == SCHEMA_VERSION == 3
         run = store.get_run("v1-run")
         assert run is not None and run.task == "arc_easy"
         assert [i.item_id for i in store.items("v1-run")] == ["q1"]
@@ -188,7 +188,29 @@ def test_a_v1_store_is_upgraded_and_keeps_its_runs(tmp_path: Path, example_relea
     assert [r.report_id for r in ro.report_summaries()] == [report_id]
     ro.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta").fetchone()[0] == "2"
+        assert db.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+def test_a_v2_store_gets_the_digests_of_the_reports_it_holds(
+    tmp_path: Path, example_release: Path
+) -> None:
+    """Version 3 indexes each report's file digests; the migration fills them from the
+    reports a version-2 store already holds (a v2 file made by dropping what 3 added)."""
+    from seewhy.audit import audit
+
+    path = tmp_path / "v2.sqlite"
+    with Store(path) as store:
+        report_id = store.put_report(audit(example_release, hash_files=True), source="tiny")
+    with sqlite3.connect(path) as db:
+        expected = sorted(r[0] for r in db.execute("SELECT digest FROM report_digests"))
+        db.execute("DROP TABLE report_digests")
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    assert len(expected) == 6
+    with Store(path) as store:
+        assert store.version == 3
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT report_id, digest FROM report_digests ORDER BY digest")
+        assert [(r, d) for r, d in rows] == [(report_id, d) for d in expected]
 
 
 def test_an_empty_file_becomes_a_current_store(tmp_path: Path) -> None:
@@ -205,13 +227,15 @@ def test_a_newer_store_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     Store(path).close()
     db = sqlite3.connect(path)
     with db:
-        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        db.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION + 1}' WHERE key = 'schema_version'")
         db.execute("CREATE TABLE future (x)")
     db.execute("PRAGMA journal_mode=DELETE")
     db.close()
     before = _bytes_of(path)
     for read_only in (False, True):
-        with pytest.raises(StoreError, match=r"schema version 3.*upgrade seewhy"):
+        with pytest.raises(
+            StoreError, match=rf"schema version {SCHEMA_VERSION + 1}.*upgrade seewhy"
+        ):
             Store(path, read_only=read_only)
     assert _bytes_of(path) == before
 

@@ -314,7 +314,13 @@ def test_compare_shows_the_paired_scores_of_runs_on_the_releases_weights(
         ):
             store.put_run(run)
             store.put_items([(item, f"k-{run.run_id}-{n}", n) for n, item in enumerate(items)])
-        ids = [s.report_id for s in store.report_summaries(sort="release")]
+        summaries = store.report_summaries(sort="release")
+        ids = [s.report_id for s in summaries]
+    # The list's scores: each release's measured score from the run of its own weights.
+    assert {s.release: s.scores for s in summaries} == {
+        smollm2_gguf.name: {"mini_mc": {"claimed": None, "measured": 1.0}},
+        example_release.name: {"mini_mc": {"claimed": None, "measured": 0.5}},
+    }
     server = start_server(store_path)
     try:
         doc = get(server, "/api/compare", params=[("id", i) for i in ids]).json()
@@ -324,6 +330,8 @@ def test_compare_shows_the_paired_scores_of_runs_on_the_releases_weights(
         (pair,) = doc["tasks"][0]["pairs"]
         assert pair["n"] == 40 and abs(pair["difference"]) == 0.5
         assert not any("no evaluation task in common" in n for n in doc["notes"])
+        listing = get(server, "/").text
+        assert "mini_mc" in listing and "not measured" not in listing
         page = get(server, "/compare", params=[("id", i) for i in ids]).text
         assert "Paired differences" in page
         for score in doc["tasks"][0]["scores"]:  # each score links to its run's page

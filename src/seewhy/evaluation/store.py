@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -33,7 +33,7 @@ from seewhy.evaluation.model import ItemRecord, RunRecord, stable_hash
 if TYPE_CHECKING:
     from seewhy.report.model import Report
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The store's schema version; :data:`MIGRATIONS` brings older files up to it."""
 
 _V1 = """
@@ -106,9 +106,26 @@ CREATE INDEX reports_load_safety ON reports (load_safety);
 CREATE INDEX reports_parameters ON reports (parameters);
 """
 
+# The sha256 of each report's files, so a stored run whose model digest is one of them
+# (an evaluation of those weights) gives the release a measured score; filled for the
+# reports a version-2 store already holds from their coverage.
+_V3 = """
+CREATE TABLE report_digests (
+    report_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (report_id, digest)
+);
+CREATE INDEX report_digests_digest ON report_digests (digest);
+INSERT OR IGNORE INTO report_digests (report_id, digest)
+    SELECT reports.report_id, json_extract(c.value, '$.sha256')
+    FROM reports, json_each(reports.report, '$.coverage') AS c
+    WHERE json_extract(c.value, '$.sha256') IS NOT NULL
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, _V1),  # runs, items, the weights-digest cache
     (2, _V2),  # audit reports with their summary columns
+    (3, _V3),  # the reports' file digests (runs of their weights)
 )
 """(version, SQL) in order: a store at version N runs every step above N, in one transaction."""
 
@@ -123,7 +140,9 @@ class ReportSummary:
 
     ``license_state`` is the license family (``open``, ``restricted``, ``closed``
     or None when no license was identified); ``scores`` maps a benchmark to its
-    measured (or, when not measured, claimed) score, both as fractions.
+    measured (or, when not measured, claimed) score, both as fractions: the card's
+    claims checked by ``audit --evidence``, and for other tasks the newest stored run
+    of the release's own weights (its files' sha256, from ``audit --hash``).
     """
 
     report_id: str
@@ -516,6 +535,10 @@ class Store:
                     text,
                 ),
             )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO report_digests (report_id, digest) VALUES (?, ?)",
+                [(report_id, digest) for digest in row["digests"]],
+            )
 
     def get_report(self, report_id: str) -> Report | None:
         """The stored report with this id, or None."""
@@ -578,7 +601,37 @@ class Store:
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args += [max(0, limit), max(0, offset)]
-        return [_summary(r) for r in self._db.execute(sql, args)]
+        summaries = [_summary(r) for r in self._db.execute(sql, args)]
+        return self._with_measured(summaries)
+
+    def _with_measured(self, summaries: list[ReportSummary]) -> list[ReportSummary]:
+        """Add to each summary the headline score of the newest stored run of each task
+        that evaluated one of the release's files (its weights' sha256), where the card's
+        claims did not already name that task."""
+        if not summaries or self.version < 3:
+            return summaries
+        marks = ", ".join("?" * len(summaries))
+        rows = self._db.execute(
+            "SELECT d.report_id, r.task, r.record FROM report_digests d "
+            "JOIN runs r ON r.model_digest = d.digest "
+            f"WHERE d.report_id IN ({marks}) ORDER BY r.created_at DESC, r.run_id",
+            [s.report_id for s in summaries],
+        ).fetchall()
+        measured: dict[str, dict[str, float]] = {}
+        for report_id, task, record in rows:
+            value = _headline(record)
+            if value is not None:
+                measured.setdefault(report_id, {}).setdefault(task, value)
+        out: list[ReportSummary] = []
+        for summary in summaries:
+            extra = measured.get(summary.report_id)
+            if extra:
+                scores = dict(summary.scores)
+                for task, value in extra.items():
+                    scores.setdefault(task, {"claimed": None, "measured": value})
+                summary = replace(summary, scores=scores)
+            out.append(summary)
+        return out
 
     def count_reports(self, **filters: Any) -> int:
         """How many stored reports match the filters of :meth:`report_summaries`."""
@@ -744,7 +797,18 @@ def report_row(report: Report) -> dict[str, Any]:
         "scores": scores,
         "missing": build_page(report).missing,
         "seewhy_version": report.metadata.version,
+        "digests": sorted({c.sha256 for c in report.coverage if c.sha256}),
     }
+
+
+def _headline(record: str) -> float | None:
+    """The first metric's value of a stored run record (JSON), when it is a number."""
+    try:
+        metrics = json.loads(record).get("metrics") or []
+        value = metrics[0].get("value") if metrics and isinstance(metrics[0], dict) else None
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _summary(row: tuple[Any, ...]) -> ReportSummary:
