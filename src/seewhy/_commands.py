@@ -787,7 +787,8 @@ def license_(
         str,
         typer.Argument(
             metavar="SOURCE",
-            help="A license file, a GGUF file, or a release folder.",
+            help="A license file, a GGUF file, a release folder, or a Hub repository "
+            "org/name[@revision] (only its small files are fetched).",
             show_default=False,
         ),
     ],

@@ -128,8 +128,11 @@ def _md(text: str) -> str:
 
 
 def license_view(source: str) -> LicenseView:
-    """Analyse the licenses of ``source`` (a license file, a model file or a folder)."""
-    release = open_release(source)
+    """Analyse the licenses of ``source`` (a license file, a model file, a folder or a
+    Hub repository ``org/name[@rev]``, of which only the small files are fetched)."""
+    from seewhy.audit import open_source
+
+    release = open_source(source)
     ctx = AuditContext()
     if release.source_kind == "file" and release.files:
         file = release.files[0]

@@ -280,6 +280,16 @@ def test_hub_gating_makes_the_osai_weights_partial(hub: HubServer, tmp_path: Pat
     assert disk_fact.value["class"] == "open"
 
 
+def test_cli_license_of_a_hub_repo_fetches_only_small_files(hub: HubServer, tmp_path: Path) -> None:
+    _tiny(hub, "acme/tiny", gb=1.0)
+    proc = _cli(_env(hub, tmp_path), "license", "acme/tiny", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["identified"] is True
+    assert "Apache-2.0" in proc.stdout
+    assert hub.sent("/acme/tiny/resolve/") < 1_000_000  # of a 1 GB release
+
+
 def test_gated_repo_with_token_in_process(hub: HubServer, tmp_path: Path) -> None:
     _tiny(hub, "acme/gated")
     hub.gate("acme/gated", "hf_secret")
