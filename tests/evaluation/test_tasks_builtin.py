@@ -21,6 +21,7 @@ from seewhy.evaluation.tasks._build_data import build_all
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "benchmarks"
 BUILTIN = ["arc_challenge", "arc_easy", "boolq", "gsm8k", "hellaswag", "mmlu", "truthfulqa_mc1"]
+PROBES = ["advbench", "harmbench", "jailbreak", "xstest"]  # the safety probes (test_safety)
 
 
 def _manifest() -> list[dict[str, Any]]:
@@ -142,7 +143,7 @@ def test_available_tasks_lists_the_builtins_and_mmlu_subjects() -> None:
     subjects = [n for n in names if n.startswith("mmlu_")]
     assert len(subjects) == 57
     assert "mmlu_abstract_algebra" in subjects
-    assert available_tasks(subtasks=False) == BUILTIN
+    assert available_tasks(subtasks=False) == sorted(BUILTIN + PROBES)
 
 
 def test_arc_prompt_and_requests_are_lm_evals() -> None:
