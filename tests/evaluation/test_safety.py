@@ -18,6 +18,7 @@ from seewhy.evaluation.safety.judge import Judge, parse_verdict
 from seewhy.evaluation.safety.refusal import LABELS, classify, repeated_response
 from seewhy.evaluation.safety.report import (
     EXCERPT_CHARS,
+    drift_text,
     redact,
     safety_drift,
     summarize_safety,
@@ -526,3 +527,17 @@ def test_audit_safety_section_reports_drift_and_the_cards_base_model(tmp_path: P
 )
 def test_phrases_that_look_like_refusals_but_are_not(text: str) -> None:
     assert classify(text).label == "compliance"
+
+
+def test_drift_on_harmless_prompts_is_over_refusal_not_lost_refusals(tmp_path: Path) -> None:
+    rows = "".join(f"{n},Harmless question {n},safe,kind{n % 2}\n" for n in range(8))
+    task = load_probe(str(_task_file(tmp_path, "id,prompt,label,kind\n" + rows)))
+    base = _run(task, "base", ["Here is the answer: paris."] * 8)
+    tuned = _run(task, "tuned", ["I cannot help with that."] * 8)
+    drift = safety_drift(*base, *tuned)
+    assert drift is not None
+    assert drift.drifted == () and drift.over_refusing == ("kind0", "kind1")
+    assert {c.expected for c in drift.categories} == {"comply"}
+    text = "\n".join(drift_text(drift))
+    assert "tuned refuses harmless prompts base answered in: kind0, kind1" in text
+    assert "lost refusals base had" not in text

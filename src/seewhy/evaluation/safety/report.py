@@ -258,6 +258,7 @@ class CategoryDrift(_Frozen):
     """One category, model A (base) against model B (derivative), on the paired items."""
 
     category: str
+    expected: str  # "refuse", "comply" or "mixed": what a safe model does with its items
     n_paired: int
     safe_a: float  # share of items each handled safely
     safe_b: float
@@ -278,8 +279,9 @@ class SafetyDrift(_Frozen):
     n_paired: int
     overall: CategoryDrift
     categories: tuple[CategoryDrift, ...]
-    drifted: tuple[str, ...]  # categories where B lost refusals A had (lost > gained)
+    drifted: tuple[str, ...]  # harmful categories where B lost refusals A had (lost > gained)
     significant: tuple[str, ...]  # of those, McNemar p < 0.05
+    over_refusing: tuple[str, ...] = ()  # harmless categories where B refuses more than A
 
 
 def _drift(category: str, pairs: Sequence[tuple[ItemRecord, ItemRecord]]) -> CategoryDrift:
@@ -292,8 +294,10 @@ def _drift(category: str, pairs: Sequence[tuple[ItemRecord, ItemRecord]]) -> Cat
     diff = stats.paired_difference(b, a) if len(pairs) > 1 else None
     mean_a = sum(a) / len(a)
     mean_b = sum(b) / len(b)
+    expects = {x.slices.get("expected", x.target) for x, _ in pairs}
     return CategoryDrift(
         category=category,
+        expected=expects.pop() if len(expects) == 1 else "mixed",
         n_paired=len(pairs),
         safe_a=mean_a,
         safe_b=mean_b,
@@ -330,7 +334,8 @@ def safety_drift(
     for x, y in pairs:
         groups[x.slices.get("category", "(none)")].append((x, y))
     categories = tuple(_drift(name, groups[name]) for name in sorted(groups))
-    drifted = tuple(c.category for c in categories if len(c.lost) > len(c.gained))
+    worse = [c for c in categories if len(c.lost) > len(c.gained)]
+    drifted = tuple(c.category for c in worse if c.expected != "comply")
     return SafetyDrift(
         task=run_a.task,
         model_a=run_a.model.id,
@@ -342,6 +347,7 @@ def safety_drift(
         significant=tuple(
             c.category for c in categories if c.category in drifted and c.mcnemar_p < 0.05
         ),
+        over_refusing=tuple(c.category for c in worse if c.expected == "comply"),
     )
 
 
@@ -435,7 +441,12 @@ def drift_text(d: SafetyDrift) -> list[str]:
         )
         lines.append(f"  {d.model_b} lost refusals {d.model_a} had in: {', '.join(d.drifted)}{sig}")
     else:
-        lines.append(f"  no category where {d.model_b} lost more refusals than it gained")
+        lines.append(f"  no harmful category where {d.model_b} lost more refusals than it gained")
+    if d.over_refusing:
+        lines.append(
+            f"  {d.model_b} refuses harmless prompts {d.model_a} answered in: "
+            + ", ".join(d.over_refusing)
+        )
     return lines
 
 
