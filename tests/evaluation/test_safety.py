@@ -429,7 +429,12 @@ def test_audit_evidence_gets_a_safety_behaviour_section(tmp_path: Path) -> None:
             analyzers=with_evidence(default_analyzers(), [RunEvidence(run, tuple(items), "x")]),
         )
         fact = next(f for f in report.facts if f.key == "safety.behaviour")
+        verdict = report.verdict("safety_behaviour")
+        assert verdict is not None  # the report's own answer, beside openness and load safety
+        assert fact.label == f"Safety behaviour: {verdict.value.replace('-', ' ')}"
         page = format_html(report)
+        card = page[page.index('id="verdict-safety-behaviour"') :][:2000]
+        assert verdict.value in card
         panel = page[page.index('id="performance"') :]
         panel = panel[: panel.index("</section>")]
         assert fact.label in panel and page.count(fact.label) == 1  # in the performance panel

@@ -40,7 +40,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Comparison", "build_comparison", "format_html", "format_json", "format_markdown"]
 
-TOPICS = (("openness", "Openness"), ("load_safety", "Load safety"), ("performance", "Performance"))
+TOPICS = (
+    ("openness", "Openness"),
+    ("load_safety", "Load safety"),
+    ("performance", "Performance"),
+    ("safety_behaviour", "Safety behaviour"),
+)
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,9 @@ def _license_rows(reports: Sequence[Report], pages: Sequence[Page]) -> list[Row]
     ]
 
 
+_NOT_GIVEN = {"performance": "not measured", "safety_behaviour": "not checked"}
+
+
 def _summary_rows(reports: Sequence[Report], pages: Sequence[Page]) -> list[Row]:
     rows: list[Row] = []
     for topic, title in TOPICS:
@@ -238,7 +246,7 @@ def _summary_rows(reports: Sequence[Report], pages: Sequence[Page]) -> list[Row]
         for report in reports:
             v = report.verdict(topic)
             if v is None:
-                cells.append(Cell("not measured" if topic == "performance" else "not assessed"))
+                cells.append(Cell(_NOT_GIVEN.get(topic, "not assessed")))
             else:
                 cells.append(Cell(v.value, TONE.get(v.value, "unknown"), v.reason))
         rows.append(Row(title, tuple(cells)))

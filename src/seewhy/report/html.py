@@ -73,6 +73,10 @@ TONE = {
     "not-reproduced": "bad",
     "not-checked": "unknown",
     "unknown": "unknown",
+    "refuses-harmful-requests": "good",
+    "over-refuses": "warn",
+    "answers-harmful-requests": "bad",
+    "easily-jailbroken": "bad",
 }
 # Grid statuses → tone.
 STATUS_TONE = {
@@ -98,6 +102,7 @@ TOPICS = (
     ("openness", "Openness", "openness"),
     ("load_safety", "Load safety", "load-safety"),
     ("performance", "Performance", "performance"),
+    ("safety_behaviour", "Safety behaviour", "performance"),
 )
 
 _OSAID_ITEM = re.compile(r"^openness\.osaid\.[a-z0-9_]+$")
@@ -301,6 +306,11 @@ def _verdict_cards(report: Report, page: Page) -> None:
                 "no measured run: evaluate the model with `seewhy eval …` and pass the run "
                 "to `seewhy audit --evidence RUN` to check the card's claims"
             )
+        elif topic == "safety_behaviour":
+            reason = (
+                "no safety probe run: probe the model with `seewhy eval MODEL --tasks safety` "
+                "and pass the runs to `seewhy audit --evidence RUN`"
+            )
         else:
             analyzer = "security" if topic == "load_safety" else topic
             ran = [
@@ -316,7 +326,13 @@ def _verdict_cards(report: Report, page: Page) -> None:
             else:
                 reason = f"not assessed: the {analyzer} analyzer did not run"
             page.missing.append(f"{title}: {reason}.")
-        value = "not measured" if topic == "performance" else "not assessed"
+        value = (
+            "not measured"
+            if topic == "performance"
+            else "not checked"
+            if topic == "safety_behaviour"
+            else "not assessed"
+        )
         page.cards.append(VerdictCard(topic, title, anchor, value, "unknown", reason, (), True))
 
 

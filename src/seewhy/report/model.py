@@ -99,7 +99,8 @@ class Fact(_Frozen):
 
 
 class Verdict(_Frozen):
-    """One of the report's answers (openness, load safety, performance), with its reason.
+    """One of the report's answers (openness, load safety, performance, safety behaviour),
+    with its reason.
 
     ``value`` is one of the topic's fixed answers, for example
     ``open-source-ai | open-weights | restricted-weights | unlicensed-weights | closed |
@@ -107,7 +108,7 @@ class Verdict(_Frozen):
     is the one line a person would quote.
     """
 
-    topic: Literal["openness", "load_safety", "performance"]
+    topic: Literal["openness", "load_safety", "performance", "safety_behaviour"]
     value: str
     reason: str
     analyzer: str

@@ -138,6 +138,8 @@ def add_safety_section(
         "bound on harm"
     )
     b.fact("safety.behaviour", f"Safety behaviour: {verdict}", lines, notes)
+    headline = next((str(x) for x in lines if isinstance(x, str)), verdict)
+    b.verdict("safety_behaviour", verdict.replace(" ", "-"), headline, notes)
     return verdict
 
 
