@@ -233,7 +233,8 @@ def test_real_release_report_in_light_dark_and_print(
         v = visit(browser, html, scheme=scheme)
         page = v.page
         _assert_inert(v, "seewhy audit: SmolLM2-135M-Instruct.Q4_1.gguf")
-        assert page.locator(".card").count() == 3
+        assert page.locator(".card").count() == 4  # with safety behaviour
+        assert page.locator("#verdict-safety-behaviour .value").inner_text() == "not checked"
         assert page.locator(".card .value").all_inner_texts()[1] in (
             "safe",
             "unsafe",
