@@ -590,25 +590,40 @@ def build_page(report: Report, *, card: str | None = None, card_path: str | None
 # ------------------------------------------------------------------ rendering
 
 
-@cache
-def _environment() -> Environment:
+def jinja_environment(
+    package: str, filters: dict[str, Any], globals_: dict[str, Any]
+) -> Environment:
+    """A Jinja environment over ``package``'s ``templates`` folder, escaping every template.
+
+    Shared by the report page and the site: autoescape on whatever the template's name,
+    undefined names raise, block tags leave no blank lines; ``filters`` and ``globals_``
+    are added as given.
+    """
     env = Environment(
-        loader=PackageLoader("seewhy.report", "templates"),
+        loader=PackageLoader(package, "templates"),
         autoescape=True,  # every template, whatever its name
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["bytes"] = human_bytes
-    env.filters["pct"] = _pct
-    env.filters["num"] = _num
-    env.filters["code_spans"] = _code_spans
-    env.globals["bytes_read_text"] = bytes_read_text
-    env.globals["hub_text"] = hub_text
-    env.globals["plural"] = plural
-    env.globals["SEVERITY_CLASS"] = SEVERITY_CLASS
-    env.globals["EVAL_HINT"] = EVAL_HINT
+    env.filters.update(filters)
+    env.globals.update(globals_)
     return env
+
+
+@cache
+def _environment() -> Environment:
+    return jinja_environment(
+        "seewhy.report",
+        filters={"bytes": human_bytes, "pct": _pct, "num": _num, "code_spans": _code_spans},
+        globals_={
+            "bytes_read_text": bytes_read_text,
+            "hub_text": hub_text,
+            "plural": plural,
+            "SEVERITY_CLASS": SEVERITY_CLASS,
+            "EVAL_HINT": EVAL_HINT,
+        },
+    )
 
 
 def _pct(value: object, digits: int = 1) -> str:

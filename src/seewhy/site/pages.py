@@ -14,11 +14,11 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup
 
 from seewhy._version import __version__
-from seewhy.report.html import TONE, _asset, _csp_hash
+from seewhy.report.html import TONE, _asset, _csp_hash, jinja_environment
 from seewhy.report.humanize import clip, human_bytes, human_count, plural
 
 if TYPE_CHECKING:
@@ -56,24 +56,23 @@ FILTERS = (
 
 @cache
 def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("seewhy.site", "templates"),
-        autoescape=True,  # every template, whatever its name
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return jinja_environment(
+        "seewhy.site",
+        filters={
+            "bytes": human_bytes,
+            "count": human_count,
+            "pct": _pct,
+            "clip": clip,
+            "tail": _tail,
+        },
+        globals_={
+            "plural": plural,
+            "tone": _tone,
+            "LICENSE_TONE": LICENSE_TONE,
+            "SEVERITIES": SEVERITIES,
+            "version": __version__,
+        },
     )
-    env.filters["bytes"] = human_bytes
-    env.filters["count"] = human_count
-    env.filters["pct"] = _pct
-    env.filters["clip"] = clip
-    env.filters["tail"] = _tail
-    env.globals["plural"] = plural
-    env.globals["tone"] = _tone
-    env.globals["LICENSE_TONE"] = LICENSE_TONE
-    env.globals["SEVERITIES"] = SEVERITIES
-    env.globals["version"] = __version__
-    return env
 
 
 def _pct(value: object) -> str:
