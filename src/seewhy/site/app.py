@@ -6,10 +6,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -211,6 +212,53 @@ Ids = Annotated[list[str], Query(alias="id", description="report ids (repeat the
 Show = Annotated[str, Query(pattern="^(failing|errored|all)$")]
 
 
+@dataclass(frozen=True)
+class _ReportQuery:
+    """The release list's sort, order and filters: the page and ``GET /api/reports`` alike."""
+
+    sort: str
+    order: str
+    openness: str | None
+    license: str | None
+    safety: str | None
+    mof: str | None
+    q: str
+
+    def filters(self) -> dict[str, Any]:
+        return _filters(self.openness, self.license, self.safety, self.mof, self.q)
+
+
+def _report_query(
+    sort: Sort = "created_at",
+    order: Order = "desc",
+    openness: Filter = None,
+    license: Filter = None,
+    safety: Filter = None,
+    mof: Filter = None,
+    q: Text = "",
+) -> _ReportQuery:
+    return _ReportQuery(sort, order, openness, license, safety, mof, q)
+
+
+ReportQuery = Annotated[_ReportQuery, Depends(_report_query)]
+
+
+def _find_item(store: Store, run_id: str, item_id: str) -> ItemRecord | None:
+    return next((i for i in store.iter_items(run_id) if i.item_id == item_id), None)
+
+
+def _run_items(
+    store: Store, run_id: str, show: str
+) -> tuple[RunRecord, FailureAnalysis, list[ItemRecord]] | None:
+    """The run, its failure analysis and the items ``show`` picks; None if no such run."""
+    run = store.get_run(run_id)
+    if run is None:
+        return None
+    items = store.items(run_id)
+    analysis = analyze_run(run, items)
+    return run, analysis, _select_items(items, analysis, show)
+
+
 def create_app(store_path: Path) -> FastAPI:
     """The site over the store at ``store_path`` (opened read-only; StoreError if unusable)."""
     Store(store_path, read_only=True).close()  # a missing, corrupt or newer store: fail now
@@ -248,23 +296,16 @@ def create_app(store_path: Path) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, summary="Every stored release, as a table")
     def list_page(
-        sort: Sort = "created_at",
-        order: Order = "desc",
-        openness: Filter = None,
-        license: Filter = None,
-        safety: Filter = None,
-        mof: Filter = None,
-        q: Text = "",
+        query: ReportQuery,
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     ) -> Response:
         store = stores.get()
-        if sort not in REPORT_SORTS:
-            sort = "created_at"
-        filters = _filters(openness, license, safety, mof, q)
+        sort = query.sort if query.sort in REPORT_SORTS else "created_at"
+        filters = query.filters()
         total = store.count_reports(**filters)
         rows = store.report_summaries(
             sort=sort,
-            descending=order == "desc",
+            descending=query.order == "desc",
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
             **filters,
@@ -276,13 +317,13 @@ def create_app(store_path: Path) -> FastAPI:
                 all_total=store.count_reports(),
                 facets=store.report_facets(),
                 sort=sort,
-                order=order,
+                order=query.order,
                 query={
-                    "openness": openness or "",
-                    "license": license or "",
-                    "safety": safety or "",
-                    "mof": mof or "",
-                    "q": q,
+                    "openness": query.openness or "",
+                    "license": query.license or "",
+                    "safety": query.safety or "",
+                    "mof": query.mof or "",
+                    "q": query.q,
                 },
                 page=page,
                 page_size=PAGE_SIZE,
@@ -324,13 +365,10 @@ def create_app(store_path: Path) -> FastAPI:
         show: Show = "failing",
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     ) -> Response:
-        store = stores.get()
-        run = store.get_run(run_id)
-        if run is None:
+        found = _run_items(stores.get(), run_id, show)
+        if found is None:
             return _not_found(request, f"no run {run_id} in this store")
-        items = store.items(run_id)
-        analysis = analyze_run(run, items)
-        chosen = _select_items(items, analysis, show)
+        run, analysis, chosen = found
         start = (page - 1) * PAGE_SIZE
         return _html(
             pages.run_page(
@@ -350,7 +388,7 @@ def create_app(store_path: Path) -> FastAPI:
     def item_page(request: Request, run_id: str, item_id: str) -> Response:
         store = stores.get()
         run = store.get_run(run_id)
-        item = next((i for i in store.iter_items(run_id) if i.item_id == item_id), None)
+        item = _find_item(store, run_id, item_id)
         if run is None or item is None:
             return _not_found(request, f"no item {item_id} of run {run_id} in this store")
         return _html(pages.item_page(run, item))
@@ -363,22 +401,16 @@ def create_app(store_path: Path) -> FastAPI:
 
     @app.get("/api/reports", response_model=ReportList, summary="Stored reports (the list page)")
     def api_reports(
-        sort: Sort = "created_at",
-        order: Order = "desc",
-        openness: Filter = None,
-        license: Filter = None,
-        safety: Filter = None,
-        mof: Filter = None,
-        q: Text = "",
+        query: ReportQuery,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = PAGE_SIZE,
     ) -> Response:
         store = stores.get()
-        if sort not in REPORT_SORTS:
-            return JSONResponse({"detail": f"cannot sort by {sort!r}; {SORT_HELP}"}, 422)
-        filters = _filters(openness, license, safety, mof, q)
+        if query.sort not in REPORT_SORTS:
+            return JSONResponse({"detail": f"cannot sort by {query.sort!r}; {SORT_HELP}"}, 422)
+        filters = query.filters()
         rows = store.report_summaries(
-            sort=sort, descending=order == "desc", limit=limit, offset=offset, **filters
+            sort=query.sort, descending=query.order == "desc", limit=limit, offset=offset, **filters
         )
         body = ReportList(
             total=store.count_reports(**filters), offset=offset, limit=limit, reports=rows
@@ -436,12 +468,10 @@ def create_app(store_path: Path) -> FastAPI:
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = PAGE_SIZE,
     ) -> Response:
-        store = stores.get()
-        run = store.get_run(run_id)
-        if run is None:
+        found = _run_items(stores.get(), run_id, show)
+        if found is None:
             return _not_found(request, f"no run {run_id} in this store")
-        items = store.items(run_id)
-        chosen = _select_items(items, analyze_run(run, items), show)
+        chosen = found[2]
         body = ItemList(
             run_id=run_id,
             show=show,
@@ -459,7 +489,7 @@ def create_app(store_path: Path) -> FastAPI:
         summary="One item of a run",
     )
     def api_item(request: Request, run_id: str, item_id: str) -> Response:
-        item = next((i for i in stores.get().iter_items(run_id) if i.item_id == item_id), None)
+        item = _find_item(stores.get(), run_id, item_id)
         if item is None:
             return _not_found(request, f"no item {item_id} of run {run_id} in this store")
         return Response(item.model_dump_json(), media_type="application/json")
