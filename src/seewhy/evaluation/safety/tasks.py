@@ -63,7 +63,7 @@ from seewhy.evaluation.model import (
 )
 from seewhy.evaluation.safety.refusal import CLASSIFIER_VERSION, Verdict, classify
 from seewhy.evaluation.tasks.errors import TaskDataError, TaskSpecError
-from seewhy.evaluation.tasks.task import DEFAULT_SEED, Task, TaskItem
+from seewhy.evaluation.tasks.task import DEFAULT_SEED, Task, TaskItem, record_fields
 
 if TYPE_CHECKING:
     from seewhy.evaluation.safety.judge import Judge
@@ -503,16 +503,7 @@ class SafetyTask:
         return ItemRecord(**self._record_base(item, run_id), error=error)
 
     def _record_base(self, item: TaskItem, run_id: str) -> dict[str, Any]:
-        return {
-            "run_id": run_id,
-            "task": self.name,
-            "item_id": item.item_id,
-            "item_hash": item.item_hash,
-            "prompt_hash": item.prompt_hash,
-            "prompt": item.prompt,
-            "target": item.target,
-            "slices": item.slices,
-        }
+        return record_fields(self.name, item, run_id)
 
 
 def chat_support(backend: object) -> tuple[bool, str]:

@@ -95,6 +95,20 @@ class TaskItem:
     error: str | None = None
 
 
+def record_fields(task: str, item: TaskItem, run_id: str) -> dict[str, Any]:
+    """The :class:`ItemRecord` fields every task copies from the item (ids, hashes, prompt)."""
+    return {
+        "run_id": run_id,
+        "task": task,
+        "item_id": item.item_id,
+        "item_hash": item.item_hash,
+        "prompt_hash": item.prompt_hash,
+        "prompt": item.prompt,
+        "target": item.target,
+        "slices": item.slices,
+    }
+
+
 @dataclass(frozen=True)
 class ItemScore:
     """A scored item: the fields of :class:`ItemRecord` that scoring fills."""
@@ -749,14 +763,7 @@ class Task:
 
     def _record_base(self, item: TaskItem, run_id: str) -> dict[str, Any]:
         return {
-            "run_id": run_id,
-            "task": self.name,
-            "item_id": item.item_id,
-            "item_hash": item.item_hash,
-            "prompt_hash": item.prompt_hash,
-            "prompt": item.prompt,
-            "target": item.target,
+            **record_fields(self.name, item, run_id),
             "choices": item.choices,
             "gold": item.gold,
-            "slices": item.slices,
         }
