@@ -18,8 +18,12 @@ from seewhy._commands import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    CertificateChainOption,
     DebugOption,
     EvidenceStoreOption,
+    IdentityOption,
+    OidcIssuerOption,
+    PublicKeyOption,
     _Command,
     _fatal,
     _report_error,
@@ -95,26 +99,10 @@ def check(
         ),
     ] = None,
     store: EvidenceStoreOption = None,
-    public_key: Annotated[
-        Path | None,
-        typer.Option(metavar="PEM", help="Verify model.sig against this public key (PEM)."),
-    ] = None,
-    certificate_chain: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="PEM", help="Verify model.sig against this certificate chain (repeatable)."
-        ),
-    ] = None,
-    identity: Annotated[
-        str | None,
-        typer.Option(
-            metavar="IDENTITY", help="Expected Sigstore signer identity (needs --oidc-issuer)."
-        ),
-    ] = None,
-    oidc_issuer: Annotated[
-        str | None,
-        typer.Option(metavar="URL", help="OIDC issuer of the expected Sigstore identity."),
-    ] = None,
+    public_key: PublicKeyOption = None,
+    certificate_chain: CertificateChainOption = None,
+    identity: IdentityOption = None,
+    oidc_issuer: OidcIssuerOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Gate releases on a policy: exit 1 when any violates it.

@@ -179,6 +179,27 @@ EvidenceStoreOption = Annotated[
 DebugOption = Annotated[
     bool, typer.Option("--debug", help=_DEBUG_HELP, callback=_set_debug, is_eager=True)
 ]
+# Who must have signed model.sig (audit and check; turned into a trust by _trust).
+PublicKeyOption = Annotated[
+    Path | None,
+    typer.Option(metavar="PEM", help="Verify model.sig against this public key (PEM)."),
+]
+CertificateChainOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        metavar="PEM", help="Verify model.sig against this certificate chain (repeatable)."
+    ),
+]
+IdentityOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="IDENTITY", help="Expected Sigstore signer identity (needs --oidc-issuer)."
+    ),
+]
+OidcIssuerOption = Annotated[
+    str | None,
+    typer.Option(metavar="URL", help="OIDC issuer of the expected Sigstore identity."),
+]
 
 
 def _version(value: bool) -> None:
@@ -480,28 +501,10 @@ def audit(
             show_default=False,
         ),
     ] = None,
-    public_key: Annotated[
-        Path | None,
-        typer.Option(metavar="PEM", help="Verify model.sig against this public key (PEM)."),
-    ] = None,
-    certificate_chain: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="PEM",
-            help="Verify model.sig against this certificate chain (repeatable).",
-        ),
-    ] = None,
-    identity: Annotated[
-        str | None,
-        typer.Option(
-            metavar="IDENTITY",
-            help="Expected Sigstore signer identity (needs --oidc-issuer).",
-        ),
-    ] = None,
-    oidc_issuer: Annotated[
-        str | None,
-        typer.Option(metavar="URL", help="OIDC issuer of the expected Sigstore identity."),
-    ] = None,
+    public_key: PublicKeyOption = None,
+    certificate_chain: CertificateChainOption = None,
+    identity: IdentityOption = None,
+    oidc_issuer: OidcIssuerOption = None,
     require_signature: Annotated[
         bool,
         typer.Option(
