@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from urllib.parse import quote
 
 from pydantic import ValidationError
@@ -132,6 +132,18 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 
 class StoreError(SeewhyError):
     """The evaluation store cannot be opened, read or written."""
+
+
+class ReportFilters(TypedDict, total=False):
+    """The filters of :meth:`Store.report_summaries` and :meth:`Store.count_reports`."""
+
+    openness: str | None
+    license_state: str | None
+    load_safety: str | None
+    mof_class: str | None
+    source: str | None
+    text: str | None
+    ids: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -563,15 +575,9 @@ class Store:
         *,
         sort: str = "created_at",
         descending: bool = True,
-        openness: str | None = None,
-        license_state: str | None = None,
-        load_safety: str | None = None,
-        mof_class: str | None = None,
-        source: str | None = None,
-        text: str | None = None,
-        ids: list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        **filters: Unpack[ReportFilters],
     ) -> list[ReportSummary]:
         """Stored reports as summaries, filtered and sorted.
 
@@ -584,15 +590,7 @@ class Store:
             raise StoreError(f"cannot sort reports by {sort!r}; one of: {', '.join(REPORT_SORTS)}")
         if not self._has_reports():
             return []
-        where, args = self._report_filter(
-            openness=openness,
-            license_state=license_state,
-            load_safety=load_safety,
-            mof_class=mof_class,
-            source=source,
-            text=text,
-            ids=ids,
-        )
+        where, args = self._report_filter(**filters)
         direction = "DESC" if descending else "ASC"
         sql = (
             f"SELECT {_SUMMARY_COLUMNS} FROM reports{where} "
@@ -633,7 +631,7 @@ class Store:
             out.append(summary)
         return out
 
-    def count_reports(self, **filters: Any) -> int:
+    def count_reports(self, **filters: Unpack[ReportFilters]) -> int:
         """How many stored reports match the filters of :meth:`report_summaries`."""
         if not self._has_reports():
             return 0
@@ -655,28 +653,18 @@ class Store:
         return out
 
     @staticmethod
-    def _report_filter(
-        *,
-        openness: str | None = None,
-        license_state: str | None = None,
-        load_safety: str | None = None,
-        mof_class: str | None = None,
-        source: str | None = None,
-        text: str | None = None,
-        ids: list[str] | None = None,
-    ) -> tuple[str, list[Any]]:
+    def _report_filter(**filters: Unpack[ReportFilters]) -> tuple[str, list[Any]]:
+        unknown = sorted(filters.keys() - ReportFilters.__optional_keys__)
+        if unknown:
+            raise TypeError(f"unexpected report filter {unknown[0]!r}")
         where: list[str] = []
         args: list[Any] = []
-        for column, value in (
-            ("openness", openness),
-            ("license_state", license_state),
-            ("load_safety", load_safety),
-            ("mof_class", mof_class),
-            ("source", source),
-        ):
+        for column in ("openness", "license_state", "load_safety", "mof_class", "source"):
+            value = filters.get(column)
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        text = filters.get("text")
         if text:
             pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append(
@@ -684,6 +672,7 @@ class Store:
                 "OR license LIKE ? ESCAPE '\\')"
             )
             args += [pattern] * 3
+        ids = filters.get("ids")
         if ids is not None:
             where.append(f"report_id IN ({', '.join('?' * len(ids))})" if ids else "0")
             args += list(ids)
@@ -866,6 +855,7 @@ __all__ = [
     "MIGRATIONS",
     "REPORT_SORTS",
     "SCHEMA_VERSION",
+    "ReportFilters",
     "ReportSummary",
     "Store",
     "StoreError",
