@@ -197,6 +197,27 @@ def _descends(pid: int, ancestor: int) -> bool:
     return False
 
 
+def _audit_killing(weights: Path, *args: str | Path) -> tuple[int, str, str, int]:
+    """Run ``seewhy audit ARGS``, SIGKILL every process under it that opens ``weights``
+    until it ends; its exit code, stdout, stderr and how many processes were killed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seewhy", "audit", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    kills = 0
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        for pid in _holders(weights, proc.pid):
+            os.kill(pid, signal.SIGKILL)
+            kills += 1
+        time.sleep(0.01)
+    stdout, stderr = proc.communicate(timeout=60)
+    return proc.returncode, stdout, stderr, kills
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to find the worker")
 def test_a_worker_killed_mid_audit_is_that_release_only(tmp_path: Path) -> None:
     """Every worker that opens the big release's weights is killed (SIGKILL): the pool
@@ -207,24 +228,12 @@ def test_a_worker_killed_mid_audit_is_that_release_only(tmp_path: Path) -> None:
     big.mkdir()
     weights = big / "model.safetensors"
     sparse_safetensors(weights, {"w": ("F32", [64, 1024, 1024])})  # 256 MiB: hashed for a while
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seewhy", "audit", str(small[0]), str(big), str(small[1]),
-         str(small[2]), "--jobs", "2", "--hash", "--store", str(tmp_path / "s.sqlite")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
+    returncode, stdout, stderr, kills = _audit_killing(
+        weights, small[0], big, small[1], small[2], "--jobs", "2", "--hash",
+        "--store", tmp_path / "s.sqlite",
     )  # fmt: skip
-    kills = 0
-    deadline = time.monotonic() + 240
-    while proc.poll() is None and time.monotonic() < deadline:
-        for pid in _holders(weights, proc.pid):
-            os.kill(pid, signal.SIGKILL)
-            kills += 1
-        time.sleep(0.01)
-    stdout, stderr = proc.communicate(timeout=60)
     assert kills >= 2, stderr
-    assert proc.returncode == 2, stderr
+    assert returncode == 2, stderr
     table = rows(stdout)
     assert table[str(big)][3].startswith("crashed: the worker process died while auditing it")
     for s in small:
@@ -243,23 +252,11 @@ def test_ray_engine_runs_the_batch_on_a_local_instance(tmp_path: Path) -> None:
     weights = big / "model.safetensors"
     sparse_safetensors(weights, {"w": ("F32", [64, 1024, 1024])})
     store = tmp_path / "s.sqlite"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seewhy", "audit", *map(str, good), str(missing), str(big),
-         "--engine", "ray", "--jobs", "2", "--hash", "--store", str(store)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
+    returncode, stdout, stderr, kills = _audit_killing(
+        weights, *good, missing, big, "--engine", "ray", "--jobs", "2", "--hash",
+        "--store", store,
     )  # fmt: skip
-    kills = 0
-    deadline = time.monotonic() + 240
-    while proc.poll() is None and time.monotonic() < deadline:
-        for pid in _holders(weights, proc.pid):
-            os.kill(pid, signal.SIGKILL)
-            kills += 1
-        time.sleep(0.01)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 2, stderr
+    assert returncode == 2, stderr
     assert kills >= 2, stderr
     table = rows(stdout)
     assert [table[str(g)] for g in good] == [["open-weights", "safe", "none", "audited"]] * 2
