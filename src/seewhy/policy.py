@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -54,7 +54,7 @@ from pydantic import (
 )
 
 from seewhy.errors import UsageError
-from seewhy.report.model import Evidence, Finding, Report, Severity
+from seewhy.report.model import Evidence, Fact, Finding, Report, Severity
 
 __all__ = [
     "ARCHIVE_FORMATS",
@@ -70,7 +70,7 @@ __all__ = [
 MAX_POLICY_BYTES = 1024 * 1024
 """A policy file larger than this is refused (a policy is a page of YAML)."""
 
-WEIGHTS_FORMATS = (
+_WeightsKind = Literal[
     "safetensors",
     "gguf",
     "pytorch-zip",
@@ -83,30 +83,15 @@ WEIGHTS_FORMATS = (
     "tensorflow",
     "keras-zip",
     "hdf5",
-)
+]
+_ArchiveKind = Literal["zip", "tar", "7z", "compressed"]
+WeightsFormat = Literal[_WeightsKind, _ArchiveKind]  # typing flattens it: the 16 names
+
+WEIGHTS_FORMATS: tuple[str, ...] = get_args(_WeightsKind)
 """File kinds (seewhy.release.model.FileKind values) that hold weights."""
 
-ARCHIVE_FORMATS = ("zip", "tar", "7z", "compressed")
+ARCHIVE_FORMATS: tuple[str, ...] = get_args(_ArchiveKind)
 """Containers that may hold weights: they count under ``weights.formats`` too."""
-
-WeightsFormat = Literal[
-    "safetensors",
-    "gguf",
-    "pytorch-zip",
-    "torchscript",
-    "pytorch-legacy",
-    "pickle",
-    "numpy",
-    "numpy-zip",
-    "onnx",
-    "tensorflow",
-    "keras-zip",
-    "hdf5",
-    "zip",
-    "tar",
-    "7z",
-    "compressed",
-]
 MofClass = Literal["I", "II", "III"]
 _MOF_NUMBER = {"I": 1, "II": 2, "III": 3}
 _MOF_LABEL = re.compile(r"^Class (I{1,3})\b")
@@ -614,6 +599,11 @@ def _coverage(rules: FindingRules, report: Report) -> list[Violation]:
     return out
 
 
+def _dict_value(fact: Fact | None) -> dict[str, Any]:
+    """A fact's value when it is a table; {} for a missing fact or any other value."""
+    return fact.value if fact is not None and isinstance(fact.value, dict) else {}
+
+
 # -- weights and signature
 
 
@@ -637,7 +627,7 @@ def _signature(rules: SignatureRules, report: Report) -> list[Violation]:
     if not (rules.required or rules.trusted_signer):
         return []
     fact = report.fact("provenance.signature")
-    value = fact.value if fact is not None and isinstance(fact.value, dict) else {}
+    value = _dict_value(fact)
     status = str(value.get("status") or "unknown")
     reason = value.get("reason")
     ev = fact.evidence if fact is not None else ()
@@ -689,8 +679,7 @@ def _mof(rules: OpennessRules, report: Report) -> list[Violation]:
     missing: list[Evidence] = []
     for cls in range(3, wanted - 1, -1):
         for comp in mot().required(cls):
-            part = report.fact(f"openness.mof.{comp.slug}")
-            value = part.value if part is not None and isinstance(part.value, dict) else {}
+            value = _dict_value(report.fact(f"openness.mof.{comp.slug}"))
             status = value.get("status", "unknown")
             if status == "open":
                 continue
@@ -715,8 +704,7 @@ def _mof(rules: OpennessRules, report: Report) -> list[Violation]:
 def _osaid(rules: OpennessRules, report: Report) -> list[Violation]:
     if not rules.osaid:
         return []
-    fact = report.fact("openness.osaid")
-    value = fact.value if fact is not None and isinstance(fact.value, dict) else {}
+    value = _dict_value(report.fact("openness.osaid"))
     conforms = value.get("conforms", "not assessed")
     if conforms == "yes":
         return []
