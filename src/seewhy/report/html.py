@@ -660,8 +660,11 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def page_csp(css: str, js: str) -> str:
-    """The Content-Security-Policy of a page: only its own inline style and script, by hash."""
+def page_csp(css: str, js: str, *, form_action: str = "'none'") -> str:
+    """The Content-Security-Policy of a page: only its own inline style and script, by hash.
+
+    ``form_action`` is where the page's forms may submit (none on a saved report).
+    """
     return "; ".join(
         (
             "default-src 'none'",
@@ -669,7 +672,7 @@ def page_csp(css: str, js: str) -> str:
             f"script-src {_csp_hash(js)}",
             "img-src data:",
             "base-uri 'none'",
-            "form-action 'none'",
+            f"form-action {form_action}",
         )
     )
 

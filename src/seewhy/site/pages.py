@@ -18,7 +18,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from seewhy._version import __version__
-from seewhy.report.html import TONE, _asset, _csp_hash, jinja_environment
+from seewhy.report.html import TONE, _asset, jinja_environment, page_csp
 from seewhy.report.humanize import clip, human_bytes, human_count, plural
 
 if TYPE_CHECKING:
@@ -99,21 +99,8 @@ def _site_assets() -> tuple[str, str]:
     return css, js
 
 
-def _site_csp() -> str:
-    css, js = _site_assets()
-    return "; ".join(
-        (
-            "default-src 'none'",
-            f"style-src {_csp_hash(css)}",
-            f"script-src {_csp_hash(js)}",
-            "img-src data:",
-            "base-uri 'none'",
-            "form-action 'self'",  # the filter and compare forms are GETs to this site
-        )
-    )
-
-
-SITE_CSP = _site_csp()
+# The filter and compare forms are GETs to this site.
+SITE_CSP = page_csp(*_site_assets(), form_action="'self'")
 """The Content-Security-Policy of the site's own pages (in the page)."""
 SITE_CSP_HEADER = SITE_CSP + "; frame-ancestors 'none'"
 """The same policy as a header, where ``frame-ancestors`` counts."""
