@@ -546,3 +546,58 @@ def test_drift_on_harmless_prompts_is_over_refusal_not_lost_refusals(tmp_path: P
     text = "\n".join(drift_text(drift))
     assert "tuned refuses harmless prompts base answered in: kind0, kind1" in text
     assert "lost refusals base had" not in text
+
+
+def test_the_store_keeps_the_safety_behaviour_verdict_for_the_list(tmp_path: Path) -> None:
+    """A saved report's safety-behaviour verdict is a summary column (filter, facet, sort);
+    a version-3 store gets it from the reports it holds, and a read-only version-3 store
+    (``seewhy serve`` over a file nobody upgraded) reads it from the report JSON."""
+    import sqlite3
+
+    from seewhy.analyzers.performance import RunEvidence, with_evidence
+    from seewhy.audit import audit, default_analyzers
+    from seewhy.evaluation.store import Store
+
+    rows = "".join(f"{n},Harmful request {n},unsafe,{'a' if n < 10 else 'b'}\n" for n in range(20))
+    task = load_probe(str(_task_file(tmp_path, "id,prompt,label,kind\n" + rows)))
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "README.md").write_text("# tiny\n\nA model.\n", encoding="utf-8")
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    run, items = _run(task, "m", ["Sure, here it is: the first part goes like this."] * 20)
+    run = run.model_copy(update={"task": "jailbreak"})
+    probed = audit(
+        folder, analyzers=with_evidence(default_analyzers(), [RunEvidence(run, tuple(items), "m")])
+    )
+    plain = audit(folder)
+    path = tmp_path / "s.sqlite"
+
+    def check(store: Store, probed_id: str, plain_id: str) -> None:
+        by_id = {s.report_id: s for s in store.report_summaries()}
+        assert by_id[probed_id].safety_behaviour == "easily-jailbroken"
+        assert by_id[plain_id].safety_behaviour is None  # not checked
+        assert store.report_facets()["safety_behaviour"] == [("easily-jailbroken", 1)]
+        matched = store.report_summaries(safety_behaviour="easily-jailbroken")
+        assert [s.report_id for s in matched] == [probed_id]
+        assert store.count_reports(safety_behaviour="over-refuses") == 0
+        ordered = store.report_summaries(sort="safety_behaviour", descending=False)
+        assert [s.report_id for s in ordered] == [probed_id, plain_id]  # None sorts last
+
+    with Store(path) as store:
+        probed_id = store.put_report(probed, source="probed")
+        plain_id = store.put_report(plain, source="plain")
+        check(store, probed_id, plain_id)
+    # Make it a version-3 file: drop the column and its index, as version 3 had neither.
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX reports_safety_behaviour")
+        db.execute("ALTER TABLE reports DROP COLUMN safety_behaviour")
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with Store(path, read_only=True) as old:
+        assert old.version == 3
+        check(old, probed_id, plain_id)
+    with Store(path) as store:
+        assert store.version == 4
+        check(store, probed_id, plain_id)
+    with sqlite3.connect(path) as db:
+        stored = dict(db.execute("SELECT source, safety_behaviour FROM reports").fetchall())
+    assert stored == {"probed": "easily-jailbroken", "plain": None}

@@ -177,7 +177,7 @@ def test_a_v1_store_is_upgraded_and_keeps_its_runs(tmp_path: Path, example_relea
     assert ro.report_summaries() == []
     assert ro.get_run("v1-run") is not None
     with Store(path) as store:
-        assert store.version == SCHEMA_VERSION == 3
+        assert store.version == SCHEMA_VERSION == 4
         run = store.get_run("v1-run")
         assert run is not None and run.task == "arc_easy"
         assert [i.item_id for i in store.items("v1-run")] == ["q1"]
@@ -195,7 +195,7 @@ def test_a_v2_store_gets_the_digests_of_the_reports_it_holds(
     tmp_path: Path, example_release: Path
 ) -> None:
     """Version 3 indexes each report's file digests; the migration fills them from the
-    reports a version-2 store already holds (a v2 file made by dropping what 3 added)."""
+    reports a version-2 store already holds (a v2 file made by dropping what 3 and 4 added)."""
     from seewhy.audit import audit
 
     path = tmp_path / "v2.sqlite"
@@ -204,10 +204,12 @@ def test_a_v2_store_gets_the_digests_of_the_reports_it_holds(
     with sqlite3.connect(path) as db:
         expected = sorted(r[0] for r in db.execute("SELECT digest FROM report_digests"))
         db.execute("DROP TABLE report_digests")
+        db.execute("DROP INDEX reports_safety_behaviour")  # and what 4 added
+        db.execute("ALTER TABLE reports DROP COLUMN safety_behaviour")
         db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     assert len(expected) == 6
     with Store(path) as store:
-        assert store.version == 3
+        assert store.version == SCHEMA_VERSION
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT report_id, digest FROM report_digests ORDER BY digest")
         assert [(r, d) for r, d in rows] == [(report_id, d) for d in expected]

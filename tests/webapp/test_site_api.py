@@ -198,6 +198,62 @@ def test_a_report_missing_sections_says_what_is_missing(tmp_path: Path, audited:
         server.stop()
 
 
+def test_the_list_shows_and_filters_the_safety_behaviour_verdict(
+    tmp_path: Path, example_release: Path
+) -> None:
+    """`seewhy audit --evidence RUN --store` with a stored run of the built-in jailbreak
+    probe: the list shows the release's safety behaviour, filters and sorts by it, and the
+    report page carries the section. The responses are written here (every one complies);
+    the task, its items, the classifier and the CLI are the real ones."""
+    from seewhy.evaluation.model import GenerationResult
+    from seewhy.evaluation.safety.tasks import load_probe
+
+    task = load_probe("jailbreak")
+    answer = "Sure, here it is: the first part goes like this."
+    items = [
+        task.record(task.item(n), GenerationResult(text=answer), run_id="jb-run") for n in range(40)
+    ]
+    run = RunRecord(
+        run_id="jb-run",
+        task=task.name,
+        task_version=task.version,
+        output_type="generate_until",
+        model=ModelFingerprint(id="stand-in", backend="test", digest="0" * 64),
+        settings=task.settings(),
+        n_items=len(items),
+    )
+    store_path = tmp_path / "store.sqlite"
+    with Store(store_path) as store:
+        store.put_run(run)
+        store.put_items([(item, f"key-{n}", n) for n, item in enumerate(items)])
+    probed = seewhy(
+        "audit", str(example_release), "--evidence", "jb-run", "--store", str(store_path)
+    )
+    assert probed.returncode in (0, 1), probed.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "README.md").write_text("# plain\n\nNo probes run.\n", encoding="utf-8")
+    (plain / "config.json").write_text("{}", encoding="utf-8")
+    assert seewhy("audit", str(plain), "--store", str(store_path)).returncode in (0, 1, 3)
+    server = start_server(store_path)
+    try:
+        rows = {r["release"]: r for r in get(server, "/api/reports").json()["reports"]}
+        assert rows["tiny-llama"]["safety_behaviour"] == "easily-jailbroken"
+        assert rows["plain"]["safety_behaviour"] is None
+        picked = summaries(server, behaviour="easily-jailbroken")
+        assert [r["release"] for r in picked] == ["tiny-llama"]
+        ordered = summaries(server, sort="safety_behaviour", order="asc")
+        assert [r["release"] for r in ordered] == ["tiny-llama", "plain"]
+        page = get(server, "/").text
+        assert '<span class="pill bad">easily-jailbroken</span>' in page
+        assert '<td class="behaviour"><span class="muted">not checked</span></td>' in page
+        assert '<option value="easily-jailbroken">easily-jailbroken (1)</option>' in page
+        report = get(server, f"/reports/{rows['tiny-llama']['report_id']}").text
+        assert 'id="verdict-safety-behaviour"' in report and "easily-jailbroken" in report
+    finally:
+        server.stop()
+
+
 # ----------------------------------------------------------------- bad starts
 
 

@@ -33,7 +33,7 @@ from seewhy.evaluation.model import ItemRecord, RunRecord, stable_hash
 if TYPE_CHECKING:
     from seewhy.report.model import Report
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The store's schema version; :data:`MIGRATIONS` brings older files up to it."""
 
 _V1 = """
@@ -122,10 +122,25 @@ INSERT OR IGNORE INTO report_digests (report_id, digest)
     WHERE json_extract(c.value, '$.sha256') IS NOT NULL
 """
 
+# The safety-behaviour verdict of a stored report, read from its JSON: version 4 keeps it
+# in a column (filled from this for the reports an older store holds); a read-only store
+# that is still older is queried through it, so the site works on either.
+_SAFETY_BEHAVIOUR_FROM_JSON = (
+    "(SELECT json_extract(v.value, '$.value') FROM json_each(reports.report, '$.verdicts') AS v "
+    "WHERE json_extract(v.value, '$.topic') = 'safety_behaviour' LIMIT 1)"
+)
+
+_V4 = f"""
+ALTER TABLE reports ADD COLUMN safety_behaviour TEXT;
+UPDATE reports SET safety_behaviour = {_SAFETY_BEHAVIOUR_FROM_JSON};
+CREATE INDEX reports_safety_behaviour ON reports (safety_behaviour)
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, _V1),  # runs, items, the weights-digest cache
     (2, _V2),  # audit reports with their summary columns
     (3, _V3),  # the reports' file digests (runs of their weights)
+    (4, _V4),  # the reports' safety-behaviour verdict (audit --evidence with probe runs)
 )
 """(version, SQL) in order: a store at version N runs every step above N, in one transaction."""
 
@@ -140,6 +155,7 @@ class ReportFilters(TypedDict, total=False):
     openness: str | None
     license_state: str | None
     load_safety: str | None
+    safety_behaviour: str | None
     mof_class: str | None
     source: str | None
     text: str | None
@@ -155,6 +171,8 @@ class ReportSummary:
     measured (or, when not measured, claimed) score, both as fractions: the card's
     claims checked by ``audit --evidence``, and for other tasks the newest stored run
     of the release's own weights (its files' sha256, from ``audit --hash``).
+    ``safety_behaviour`` is the safety-behaviour verdict of ``audit --evidence`` with
+    safety probe runs, None when the report has none (not checked).
     """
 
     report_id: str
@@ -170,6 +188,7 @@ class ReportSummary:
     license_ids: tuple[str, ...]
     load_safety: str | None
     performance: str | None
+    safety_behaviour: str | None
     parameters: int | None
     total_bytes: int
     file_count: int
@@ -191,6 +210,7 @@ REPORT_SORTS = (
     "license_state",
     "load_safety",
     "performance",
+    "safety_behaviour",
     "parameters",
     "total_bytes",
     "findings",
@@ -199,8 +219,9 @@ REPORT_SORTS = (
 
 _SUMMARY_COLUMNS = (
     "report_id, source, release, revision, created_at, stored_at, openness, mof_class, "
-    "license, license_state, license_ids, load_safety, performance, parameters, total_bytes, "
-    "file_count, worst_severity, findings, severity_counts, scores, missing, seewhy_version"
+    "license, license_state, license_ids, load_safety, performance, {safety_behaviour}, "
+    "parameters, total_bytes, file_count, worst_severity, findings, severity_counts, scores, "
+    "missing, seewhy_version"
 )
 
 
@@ -483,12 +504,22 @@ class Store:
 
     def _has_reports(self) -> bool:
         """Whether the reports table exists (a read-only store may be upgraded meanwhile)."""
-        if self.version < 2 and self.read_only:
+        if self.version < SCHEMA_VERSION and self.read_only:
             try:
                 self.version = self._stored_version()
             except (StoreError, sqlite3.Error):
                 return False
         return self.version >= 2
+
+    def _column(self, name: str) -> str:
+        """The SQL for a summary column: ``safety_behaviour`` is read from the report's
+        JSON in a (read-only) store older than version 4."""
+        if name == "safety_behaviour" and self.version < 4:
+            return _SAFETY_BEHAVIOUR_FROM_JSON
+        return name
+
+    def _summary_columns(self) -> str:
+        return _SUMMARY_COLUMNS.format(safety_behaviour=self._column("safety_behaviour"))
 
     def _writable(self) -> None:
         if self.read_only:
@@ -518,9 +549,10 @@ class Store:
             self._db.execute(
                 "INSERT OR IGNORE INTO reports (report_id, source, release, revision, created_at, "
                 "stored_at, openness, mof_class, license, license_state, license_ids, "
-                "load_safety, performance, parameters, total_bytes, file_count, worst_severity, "
-                "findings, severity_counts, scores, missing, seewhy_version, report) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "load_safety, performance, safety_behaviour, parameters, total_bytes, file_count, "
+                "worst_severity, findings, severity_counts, scores, missing, seewhy_version, "
+                "report) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     report_id,
                     source,
@@ -535,6 +567,7 @@ class Store:
                     json.dumps(row["license_ids"]),
                     row["load_safety"],
                     row["performance"],
+                    row["safety_behaviour"],
                     row["parameters"],
                     row["total_bytes"],
                     row["file_count"],
@@ -592,9 +625,10 @@ class Store:
             return []
         where, args = self._report_filter(**filters)
         direction = "DESC" if descending else "ASC"
+        order = self._column(sort)
         sql = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM reports{where} "
-            f"ORDER BY {sort} IS NULL, {sort} {direction}, created_at DESC, report_id"
+            f"SELECT {self._summary_columns()} FROM reports{where} "
+            f"ORDER BY {order} IS NULL, {order} {direction}, created_at DESC, report_id"
         )
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -641,28 +675,35 @@ class Store:
     def report_facets(self) -> dict[str, list[tuple[str, int]]]:
         """The values of each filterable column with their counts (for filter menus)."""
         out: dict[str, list[tuple[str, int]]] = {}
-        for column in ("openness", "license_state", "load_safety", "mof_class"):
+        for column in ("openness", "license_state", "load_safety", "safety_behaviour", "mof_class"):
             if not self._has_reports():
                 out[column] = []
                 continue
+            expr = self._column(column)
             rows = self._db.execute(
-                f"SELECT {column}, COUNT(*) FROM reports WHERE {column} IS NOT NULL "
-                f"GROUP BY {column} ORDER BY {column}"
+                f"SELECT {expr} AS facet, COUNT(*) FROM reports WHERE facet IS NOT NULL "
+                "GROUP BY facet ORDER BY facet"
             )
             out[column] = [(str(v), int(n)) for v, n in rows]
         return out
 
-    @staticmethod
-    def _report_filter(**filters: Unpack[ReportFilters]) -> tuple[str, list[Any]]:
+    def _report_filter(self, **filters: Unpack[ReportFilters]) -> tuple[str, list[Any]]:
         unknown = sorted(filters.keys() - ReportFilters.__optional_keys__)
         if unknown:
             raise TypeError(f"unexpected report filter {unknown[0]!r}")
         where: list[str] = []
         args: list[Any] = []
-        for column in ("openness", "license_state", "load_safety", "mof_class", "source"):
+        for column in (
+            "openness",
+            "license_state",
+            "load_safety",
+            "safety_behaviour",
+            "mof_class",
+            "source",
+        ):
             value = filters.get(column)
             if value is not None:
-                where.append(f"{column} = ?")
+                where.append(f"{self._column(column)} = ?")
                 args.append(value)
         text = filters.get("text")
         if text:
@@ -683,7 +724,7 @@ class Store:
         if not self._has_reports():
             return None
         row = self._db.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM reports WHERE source = ? "
+            f"SELECT {self._summary_columns()} FROM reports WHERE source = ? "
             "ORDER BY created_at DESC, stored_at DESC, rowid DESC LIMIT 1",
             (source,),
         ).fetchone()
@@ -773,6 +814,7 @@ def report_row(report: Report) -> dict[str, Any]:
         "license_ids": list(dict.fromkeys(doc_ids or declared_ids)),
         "load_safety": verdict("load_safety"),
         "performance": verdict("performance"),
+        "safety_behaviour": verdict("safety_behaviour"),
         "parameters": params.value
         if params is not None
         and isinstance(params.value, int)
@@ -815,6 +857,7 @@ def _summary(row: tuple[Any, ...]) -> ReportSummary:
         license_ids,
         load_safety,
         performance,
+        safety_behaviour,
         parameters,
         total_bytes,
         file_count,
@@ -839,6 +882,7 @@ def _summary(row: tuple[Any, ...]) -> ReportSummary:
         license_ids=tuple(json.loads(license_ids)),
         load_safety=load_safety,
         performance=performance,
+        safety_behaviour=safety_behaviour,
         parameters=parameters,
         total_bytes=total_bytes,
         file_count=file_count,

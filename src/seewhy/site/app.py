@@ -166,12 +166,18 @@ class _Cache:
 
 
 def _filters(
-    openness: str | None, license_state: str | None, safety: str | None, mof: str | None, q: str
+    openness: str | None,
+    license_state: str | None,
+    safety: str | None,
+    behaviour: str | None,
+    mof: str | None,
+    q: str,
 ) -> dict[str, Any]:
     return {
         "openness": openness or None,
         "license_state": license_state or None,
         "load_safety": safety or None,
+        "safety_behaviour": behaviour or None,
         "mof_class": mof or None,
         "text": q.strip() or None,
     }
@@ -221,11 +227,12 @@ class _ReportQuery:
     openness: str | None
     license: str | None
     safety: str | None
+    behaviour: str | None
     mof: str | None
     q: str
 
     def filters(self) -> dict[str, Any]:
-        return _filters(self.openness, self.license, self.safety, self.mof, self.q)
+        return _filters(self.openness, self.license, self.safety, self.behaviour, self.mof, self.q)
 
 
 def _report_query(
@@ -234,10 +241,11 @@ def _report_query(
     openness: Filter = None,
     license: Filter = None,
     safety: Filter = None,
+    behaviour: Filter = None,
     mof: Filter = None,
     q: Text = "",
 ) -> _ReportQuery:
-    return _ReportQuery(sort, order, openness, license, safety, mof, q)
+    return _ReportQuery(sort, order, openness, license, safety, behaviour, mof, q)
 
 
 ReportQuery = Annotated[_ReportQuery, Depends(_report_query)]
@@ -322,6 +330,7 @@ def create_app(store_path: Path) -> FastAPI:
                     "openness": query.openness or "",
                     "license": query.license or "",
                     "safety": query.safety or "",
+                    "behaviour": query.behaviour or "",
                     "mof": query.mof or "",
                     "q": query.q,
                 },

@@ -40,6 +40,7 @@ COLUMNS = (
     ("mof_class", "MOF class", False),
     ("license", "License", False),
     ("load_safety", "Load safety", False),
+    ("safety_behaviour", "Safety behaviour", False),
     ("parameters", "Parameters", True),
     ("performance", "Scores", False),
     ("findings", "Findings", True),
@@ -50,6 +51,7 @@ FILTERS = (
     ("openness", "openness", "Openness"),
     ("license", "license_state", "License"),
     ("safety", "load_safety", "Load safety"),
+    ("behaviour", "safety_behaviour", "Safety behaviour"),
     ("mof", "mof_class", "MOF class"),
 )
 
