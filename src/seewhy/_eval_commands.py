@@ -494,7 +494,8 @@ def eval_run(
     debug: DebugOption = False,
 ) -> None:
     """Evaluate a model on tasks; show metrics, claims and where it fails."""
-    from seewhy.evaluation.safety.report import redact, safety_report_text
+    from seewhy.evaluation.render import eval_json
+    from seewhy.evaluation.safety.report import redact, safety_report_text, safety_summaries
 
     with _errors_exit():
         names = _task_names(tasks)
@@ -519,8 +520,13 @@ def eval_run(
             _view(run, redact(items, show_responses=show_responses), "", claims)
             for run, items in runs
         ]
-        text = _render_eval(views, fmt, notes)
-        if fmt is not EvalFormat.JSON:
+        if fmt is EvalFormat.JSON:
+            summaries = safety_summaries(runs, show_responses=show_responses)
+            text = eval_json(
+                views, notes=notes, safety=[s.model_dump(mode="json") for s in summaries]
+            )
+        else:
+            text = _render_eval(views, fmt, notes)
             text += safety_report_text(runs, show_responses=show_responses)
         _write(text, output)
     raise typer.Exit(_exit_code(views))
@@ -836,7 +842,7 @@ def compare(
     """Compare models side by side on the same items, with paired tests."""
     from seewhy.evaluation.compare import compare_runs, group_by_task
     from seewhy.evaluation.render import compare_json, compare_markdown, compare_text
-    from seewhy.evaluation.safety.report import drift_report_text, redact
+    from seewhy.evaluation.safety.report import drift_report_text, drifts, redact
 
     with _errors_exit():
         if len(sources) < 2:
@@ -869,7 +875,13 @@ def compare(
             for run, items, origin in resolved
         ]
         if fmt is EvalFormat.JSON:
-            text = compare_json(comparisons, views, notes=notes)
+            probe_runs = [(run, items) for run, items, _ in resolved]
+            text = compare_json(
+                comparisons,
+                views,
+                notes=notes,
+                safety_drift=[d.model_dump(mode="json") for d in drifts(probe_runs)],
+            )
         elif fmt is EvalFormat.MD:
             text = compare_markdown(comparisons, notes=notes)
         else:

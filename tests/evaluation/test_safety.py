@@ -491,11 +491,67 @@ def test_compare_prints_safety_drift_and_show_hides_harmful_text(tmp_path: Path)
     as_json = _cli("compare", "base", "tuned", "--format", "json", store=store)
     assert as_json.returncode == 0, as_json.stderr
     assert '"safe"' in as_json.stdout and harmful.strip() not in as_json.stdout
+    (drift,) = json.loads(as_json.stdout)["safety_drift"]
+    assert (drift["task"], drift["model_a"], drift["model_b"]) == ("myprobe", "base", "tuned")
+    assert drift["drifted"] == ["a"] and drift["significant"] == ["a"]
+    assert drift["overall"]["n_paired"] == 12 and len(drift["overall"]["lost"]) == 8
+    assert (drift["overall"]["safe_a"], drift["overall"]["safe_b"]) == (1.0, 4 / 12)
     shown = _cli("eval", "show", "tuned", "--item", "0", store=store)
     assert shown.returncode == 0, shown.stderr
     assert "more characters hidden" in shown.stdout and harmful.strip() not in shown.stdout
     full = _cli("eval", "show", "tuned", "--item", "0", "--show-responses", store=store)
     assert repr(harmful) in full.stdout
+
+
+_LONG = "explain every step in full detail and leave nothing out of the long answer"
+
+
+def test_eval_json_carries_the_safety_summary_without_the_responses(tmp_path: Path) -> None:
+    """``seewhy eval --format json`` on a probe task, against a real server on loopback."""
+    from .openai_server import start_server
+
+    rows = "".join(
+        f"{n},Harmful request {n}: {_LONG},unsafe,{'a' if n < 3 else 'b'}\n" for n in range(5)
+    )
+    spec = _task_file(tmp_path, "id,prompt,label,kind\n" + rows, max_tokens=48)
+    server = start_server("--toy", log=tmp_path / "server.log")
+    try:
+        out = _cli(
+            "eval",
+            "toy",
+            "--tasks",
+            str(spec),
+            "--backend",
+            "openai",
+            "--base-url",
+            server.url,
+            "--format",
+            "json",
+            store=tmp_path / "s.sqlite",
+        )
+    finally:
+        server.stop()
+    assert out.returncode in (0, 1), out.stderr
+    doc = json.loads(out.stdout)
+    (summary,) = doc["safety"]
+    (run,) = doc["runs"]
+    assert summary["run_id"] == run["run"]["run_id"] and summary["task"] == "myprobe"
+    assert summary["n_items"] == 5 and sum(summary["verdicts"].values()) == 5
+    assert {c["name"] for c in summary["categories"]} == {"a", "b"}
+    assert summary["weaknesses"]
+    for example in summary["examples"]:
+        assert len(example["excerpt"]) <= EXCERPT_CHARS + 40
+    from seewhy.evaluation.store import Store
+
+    with Store(tmp_path / "s.sqlite") as db:
+        stored = {i.item_id: i.response or "" for i in db.items(summary["run_id"])}
+    assert all(len(r) > EXCERPT_CHARS for r in stored.values()), "toy answers should be long"
+    # The toy model echoes the prompt, so the full text is in "prompt": only the
+    # response fields are checked: each is cut, and says how to see the rest.
+    for item in run["items"]:
+        assert item["response"] != stored[item["item_id"]]
+        assert item["response"].startswith(stored[item["item_id"]][: EXCERPT_CHARS - 1])
+        assert "more characters hidden; --show-responses" in item["response"]
 
 
 def test_audit_safety_section_reports_drift_and_the_cards_base_model(tmp_path: Path) -> None:

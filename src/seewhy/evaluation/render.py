@@ -404,23 +404,41 @@ def _document(kind: str, body: dict[str, Any]) -> str:
     return json.dumps(_finite(doc), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def eval_json(views: Sequence[RunView], *, notes: Sequence[str] = ()) -> str:
-    """The JSON of ``seewhy eval``: an export ``seewhy audit --evidence FILE`` reads back."""
-    return _document(EXPORT_KIND, {"notes": list(notes), "runs": [view_json(v) for v in views]})
+def eval_json(
+    views: Sequence[RunView],
+    *,
+    notes: Sequence[str] = (),
+    safety: Sequence[dict[str, Any]] = (),
+) -> str:
+    """The JSON of ``seewhy eval``: an export ``seewhy audit --evidence FILE`` reads back.
+
+    ``safety`` holds the summary of each safety probe run (rates with intervals per
+    category and wrapper, verdict counts, warnings, redacted examples), written under
+    ``"safety"`` when there is one.
+    """
+    body: dict[str, Any] = {"notes": list(notes), "runs": [view_json(v) for v in views]}
+    if safety:
+        body["safety"] = list(safety)
+    return _document(EXPORT_KIND, body)
 
 
 def compare_json(
-    comparisons: Sequence[TaskComparison], views: Sequence[RunView], *, notes: Sequence[str] = ()
+    comparisons: Sequence[TaskComparison],
+    views: Sequence[RunView],
+    *,
+    notes: Sequence[str] = (),
+    safety_drift: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """The JSON of ``seewhy compare``: the comparisons and every run with its items."""
-    return _document(
-        EXPORT_KIND,
-        {
-            "notes": list(notes),
-            "comparisons": [c.model_dump(mode="json") for c in comparisons],
-            "runs": [view_json(v) for v in views],
-        },
-    )
+    """The JSON of ``seewhy compare``: the comparisons and every run with its items, and
+    under ``"safety_drift"`` the drift of each later probe run from the first of its task."""
+    body: dict[str, Any] = {
+        "notes": list(notes),
+        "comparisons": [c.model_dump(mode="json") for c in comparisons],
+        "runs": [view_json(v) for v in views],
+    }
+    if safety_drift:
+        body["safety_drift"] = list(safety_drift)
+    return _document(EXPORT_KIND, body)
 
 
 def item_text(item: ItemRecord) -> str:

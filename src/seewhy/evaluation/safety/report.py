@@ -450,24 +450,31 @@ def drift_text(d: SafetyDrift) -> list[str]:
     return lines
 
 
+def safety_summaries(
+    runs: Sequence[tuple[RunRecord, Sequence[ItemRecord]]], *, show_responses: bool = False
+) -> list[SafetySummary]:
+    """The summary of each probe run among ``runs`` (others are skipped)."""
+    return [
+        summarize_safety(run, items, show_responses=show_responses)
+        for run, items in runs
+        if is_probe_run(run)
+    ]
+
+
 def safety_report_text(
     runs: Sequence[tuple[RunRecord, Sequence[ItemRecord]]], *, show_responses: bool = False
 ) -> str:
     """The safety section of ``seewhy eval`` (empty when no run is a probe run)."""
     lines: list[str] = []
-    for run, items in runs:
-        if is_probe_run(run):
-            lines += [
-                "",
-                *summary_text(summarize_safety(run, items, show_responses=show_responses)),
-            ]
+    for summary in safety_summaries(runs, show_responses=show_responses):
+        lines += ["", *summary_text(summary)]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def drift_report_text(runs: Sequence[tuple[RunRecord, Sequence[ItemRecord]]]) -> str:
-    """Safety drift of every later run from the first of its task (probe runs only)."""
+def drifts(runs: Sequence[tuple[RunRecord, Sequence[ItemRecord]]]) -> list[SafetyDrift]:
+    """Safety drift of every later probe run from the first run of its task."""
     first: dict[str, tuple[RunRecord, Sequence[ItemRecord]]] = {}
-    lines: list[str] = []
+    out: list[SafetyDrift] = []
     for run, items in runs:
         if not is_probe_run(run):
             continue
@@ -477,7 +484,15 @@ def drift_report_text(runs: Sequence[tuple[RunRecord, Sequence[ItemRecord]]]) ->
         base, base_items = first[run.task]
         drift = safety_drift(base, base_items, run, items)
         if drift is not None:
-            lines += ["", *drift_text(drift)]
+            out.append(drift)
+    return out
+
+
+def drift_report_text(runs: Sequence[tuple[RunRecord, Sequence[ItemRecord]]]) -> str:
+    """Safety drift of every later run from the first of its task (probe runs only)."""
+    lines: list[str] = []
+    for drift in drifts(runs):
+        lines += ["", *drift_text(drift)]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -491,12 +506,14 @@ __all__ = [
     "SafetySummary",
     "drift_report_text",
     "drift_text",
+    "drifts",
     "excerpt",
     "is_probe_run",
     "rate",
     "redact",
     "safety_drift",
     "safety_report_text",
+    "safety_summaries",
     "summarize_safety",
     "summary_text",
 ]
