@@ -7,8 +7,12 @@ import os
 import shutil
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seewhy.formats.interface import Source
+
+if TYPE_CHECKING:
+    from seewhy.evaluation.model import ItemRecord, RunRecord
 
 DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1, "I64": 8}
 
@@ -81,3 +85,50 @@ def without_dac_capabilities() -> list[str] | None:
         return None
     caps = "-dac_override,-dac_read_search"
     return [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
+def made_run(
+    model: str, right: set[int], version: str = "v1", n: int = 12
+) -> tuple[RunRecord, list[ItemRecord]]:
+    """An arc_easy run of ``n`` two-choice items, right on the items in ``right``."""
+    from seewhy.evaluation.model import ItemRecord, ModelFingerprint, RunRecord, stable_hash
+    from seewhy.evaluation.stats import summarize_items
+
+    run_id = f"made-{model}-{version}"
+    items = [
+        ItemRecord(
+            run_id=run_id,
+            task="arc_easy",
+            item_id=f"q{i}",
+            item_hash=stable_hash(["q", i]),
+            prompt_hash=stable_hash(["p", i]),
+            prompt=f"Question: made-up question {i}?\nAnswer:",
+            target="yes",
+            choices=("yes", "no"),
+            gold=0,
+            choice_logprobs=(-0.5, -1.5) if i in right else (-1.5, -0.5),
+            scores={"acc": 1.0 if i in right else 0.0},
+            slices={"topic": "even" if i % 2 == 0 else "odd"},
+        )
+        for i in range(n)
+    ]
+    run = RunRecord(
+        run_id=run_id,
+        task="arc_easy",
+        task_version=version,
+        output_type="multiple_choice",
+        model=ModelFingerprint(id=model, backend="transformers", digest=model * 8),
+        n_items=n,
+        metrics=summarize_items(items),
+    )
+    return run, items
+
+
+def write_export(path: Path, *runs: tuple[RunRecord, list[ItemRecord]]) -> Path:
+    """``runs`` written as a ``seewhy eval --format json`` export."""
+    from seewhy.analyzers.performance import export_runs
+
+    path.write_text(
+        json.dumps({"kind": "seewhy.eval", "runs": export_runs(runs)}), encoding="utf-8"
+    )
+    return path

@@ -148,7 +148,11 @@ def test_usage_errors_are_exit_2(releases: dict[str, Path], tmp_path: Path) -> N
 
 
 def test_claims_rule_reads_evidence_runs(tmp_path: Path) -> None:
-    from test_policy import CARD, _export
+    from builders import made_run, write_export
+    from test_policy import CARD
+
+    def _export(path: Path, right: int) -> Path:
+        return write_export(path, made_run("tiny", set(range(right)), n=40))
 
     root = tmp_path / "claims"
     root.mkdir()

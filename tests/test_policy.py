@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from builders import made_run, write_export
 from seewhy.audit import audit
 from seewhy.policy import Policy, PolicyError, Violation, evaluate, load_policy, parse_policy
 from seewhy.report.model import Report
@@ -375,42 +376,6 @@ model-index:
 """
 
 
-def _export(path: Path, right: int, n: int = 40) -> Path:
-    from seewhy.analyzers.performance import export_runs
-    from seewhy.evaluation.model import ItemRecord, ModelFingerprint, RunRecord, stable_hash
-    from seewhy.evaluation.stats import summarize_items
-
-    run_id = f"made-{right}"
-    items = [
-        ItemRecord(
-            run_id=run_id,
-            task="arc_easy",
-            item_id=f"q{i}",
-            item_hash=stable_hash(["q", i]),
-            prompt_hash=stable_hash(["p", i]),
-            prompt=f"Question: {i}?\nAnswer:",
-            target="yes",
-            choices=("yes", "no"),
-            gold=0,
-            choice_logprobs=(-0.5, -1.5) if i < right else (-1.5, -0.5),
-            scores={"acc": 1.0 if i < right else 0.0},
-        )
-        for i in range(n)
-    ]
-    run = RunRecord(
-        run_id=run_id,
-        task="arc_easy",
-        task_version="v1",
-        output_type="multiple_choice",
-        model=ModelFingerprint(id="tiny", backend="transformers", digest="d" * 64),
-        n_items=n,
-        metrics=summarize_items(items),
-    )
-    doc = {"kind": "seewhy.eval", "runs": export_runs([(run, items)])}
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    return path
-
-
 def test_claims_must_reproduce(tmp_path: Path) -> None:
     from seewhy._eval_commands import audit_analyzers
     from seewhy.audit import default_analyzers
@@ -423,7 +388,9 @@ def test_claims_must_reproduce(tmp_path: Path) -> None:
     assert "no measured runs" in v.message and "--evidence" in v.message
 
     def checked(right: int) -> list[Violation]:
-        export = _export(tmp_path / f"run-{right}.json", right)
+        export = write_export(
+            tmp_path / f"run-{right}.json", made_run("tiny", set(range(right)), n=40)
+        )
         analyzers = audit_analyzers([str(export)], None, default_analyzers())
         return evaluate(p, audit(root, analyzers=analyzers))
 

@@ -20,11 +20,10 @@ from typing import Any
 
 import pytest
 
-from seewhy.analyzers.performance import export_runs, read_export
+from builders import made_run, write_export
+from seewhy.analyzers.performance import read_export
 from seewhy.evaluation.analysis import analyze_run
-from seewhy.evaluation.model import ItemRecord, ModelFingerprint, RunRecord, stable_hash
 from seewhy.evaluation.render import RunView, eval_markdown, eval_text
-from seewhy.evaluation.stats import summarize_items
 
 CARD = """\
 ---
@@ -117,49 +116,6 @@ def test_eval_model_is_eval_run() -> None:
     c = seewhy("eval", "run", "model.gguf", "--limit", "0", "--tasks", "arc_easy")
     assert a.returncode == b.returncode == c.returncode == 2
     assert one_line_error(a) == one_line_error(b) == one_line_error(c)
-
-
-# ------------------------------------------------------------- runs built here
-
-
-def made_run(
-    model: str, right: set[int], version: str = "v1", n: int = 12
-) -> tuple[RunRecord, list[ItemRecord]]:
-    run_id = f"made-{model}-{version}"
-    items = [
-        ItemRecord(
-            run_id=run_id,
-            task="arc_easy",
-            item_id=f"q{i}",
-            item_hash=stable_hash(["q", i]),
-            prompt_hash=stable_hash(["p", i]),
-            prompt=f"Question: made-up question {i}?\nAnswer:",
-            target="yes",
-            choices=("yes", "no"),
-            gold=0,
-            choice_logprobs=(-0.5, -1.5) if i in right else (-1.5, -0.5),
-            scores={"acc": 1.0 if i in right else 0.0},
-            slices={"topic": "even" if i % 2 == 0 else "odd"},
-        )
-        for i in range(n)
-    ]
-    run = RunRecord(
-        run_id=run_id,
-        task="arc_easy",
-        task_version=version,
-        output_type="multiple_choice",
-        model=ModelFingerprint(id=model, backend="transformers", digest=model * 8),
-        n_items=n,
-        metrics=summarize_items(items),
-    )
-    return run, items
-
-
-def write_export(path: Path, *runs: tuple[RunRecord, list[ItemRecord]]) -> Path:
-    path.write_text(
-        json.dumps({"kind": "seewhy.eval", "runs": export_runs(runs)}), encoding="utf-8"
-    )
-    return path
 
 
 def test_usage_errors_are_one_line_exit_2(tmp_path: Path) -> None:
