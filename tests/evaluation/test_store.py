@@ -242,6 +242,23 @@ def test_a_newer_store_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     assert _bytes_of(path) == before
 
 
+def test_a_failed_upgrade_names_its_step_and_is_rolled_back(tmp_path: Path) -> None:
+    # A current store relabelled version 3: step 4 adds a column that is already there.
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.close()
+    before = _bytes_of(path)
+    with pytest.raises(StoreError, match=r"from schema version 3 failed at step 4 \(.*duplicate"):
+        Store(path)
+    assert _bytes_of(path) == before
+    with Store(path, read_only=True) as reader:  # still readable as what it says it is
+        assert reader.version == 3
+
+
 def test_corrupt_and_foreign_files_are_refused_and_left_as_they_were(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.sqlite"
     Store(corrupt).close()

@@ -335,8 +335,6 @@ class Store:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
             return version
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
         previous = self._db.isolation_level
         self._db.isolation_level = None  # explicit transactions: DDL included
         try:
@@ -345,8 +343,16 @@ class Store:
                 version = self._stored_version()  # another process may have upgraded it
                 for step, sql in MIGRATIONS:
                     if step > version:
-                        for statement in _statements(sql):
-                            self._db.execute(statement)
+                        try:
+                            for statement in _statements(sql):
+                                self._db.execute(statement)
+                        except sqlite3.Error as exc:
+                            raise StoreError(
+                                f"upgrading the store {self.path} from schema version {version} "
+                                f"failed at step {step} ({exc}); the upgrade was rolled back "
+                                "and the file left as it was: restore it from a copy or point "
+                                "--store or SEEWHY_STORE at another file"
+                            ) from exc
                 if version < SCHEMA_VERSION:
                     self._db.execute(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -358,6 +364,9 @@ class Store:
                 raise
         finally:
             self._db.isolation_level = previous
+        # WAL only once upgraded: a failed upgrade leaves the file's bytes as they were.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         return SCHEMA_VERSION
 
     # ------------------------------------------------------------ lifetime
