@@ -15,6 +15,7 @@ records on the result. :data:`PROBLEM_CODES` lists every code either way.
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -52,6 +53,10 @@ _INT64_MAX = 2**63 - 1
 
 _FIRST_WINDOW = 64 * 1024
 _MAX_WINDOW = 1024 * 1024
+# A Hugging Face repository URL: its org/name id.
+_HF_REPO = re.compile(
+    r"https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]{1,96}/[\w.-]{1,96})/?(?:[?#].*)?$"
+)
 
 PROBLEM_CODES: dict[str, str] = {
     # Fatal: raised as FormatError.
@@ -331,6 +336,31 @@ class GgufInfo:
     def license_link(self) -> str | None:
         """``general.license.link``."""
         return self._str("general.license.link")
+
+    @property
+    def base_models(self) -> tuple[tuple[str, str], ...]:
+        """The models this one was made from, as ``(name, key)`` pairs.
+
+        From ``general.base_model.count`` and ``general.base_model.N.*`` (llama.cpp's
+        naming convention): a Hugging Face ``repo_url`` gives the repository id
+        (``meta-llama/Llama-3.2-1B``), else ``organization/name``, else ``name``.
+        ``key`` is the metadata key the name was taken from. At most 64 are read.
+        """
+        count = self._int("general.base_model.count")
+        out: list[tuple[str, str]] = []
+        for i in range(min(count or 0, 64)):
+            prefix = f"general.base_model.{i}"
+            url = self._str(f"{prefix}.repo_url") or ""
+            hub = _HF_REPO.match(url.strip())
+            name = (self._str(f"{prefix}.name") or "").strip()
+            org = (self._str(f"{prefix}.organization") or "").strip()
+            if hub:
+                out.append((hub.group(1), f"{prefix}.repo_url"))
+            elif name and org and "/" not in name:
+                out.append((f"{org}/{name}", f"{prefix}.name"))
+            elif name:
+                out.append((name, f"{prefix}.name"))
+        return tuple(out)
 
     @property
     def file_type_id(self) -> int | None:

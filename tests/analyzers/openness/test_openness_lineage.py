@@ -327,3 +327,82 @@ def test_unknown_base_is_said_not_guessed() -> None:
     eff = effective_license(ReleaseLicenses(()), Lineage((parent,)))
     assert not eff.inherited and eff.bases[0].license_id is None
     assert "someone/private-base is not known offline" in eff.reason
+
+
+# ------------------------------------------------------------------ GGUF lineage
+
+
+def _gguf_file(path: Path, metadata: dict[str, object]) -> Path:
+    """A real GGUF written by the gguf library: one small tensor and ``metadata``."""
+    import gguf
+    import numpy as np
+
+    w = gguf.GGUFWriter(str(path), "llama")
+    for key, value in metadata.items():
+        if isinstance(value, int):
+            w.add_uint32(key, value)
+        else:
+            w.add_string(key, str(value))
+    w.add_tensor("t", np.zeros(8, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+LLAMA_BASE = {
+    "general.license": "apache-2.0",
+    "general.base_model.count": 1,
+    "general.base_model.0.name": "Llama 3.2 1B",
+    "general.base_model.0.organization": "Meta Llama",
+    "general.base_model.0.repo_url": "https://huggingface.co/meta-llama/Llama-3.2-1B",
+}
+
+
+def test_a_gguf_relabelled_apache_on_a_llama_base_is_bound_by_the_llama_license(
+    tmp_path: Path,
+) -> None:
+    """A lone quantized file: its own metadata names the base model, and nothing else does."""
+    path = _gguf_file(tmp_path / "model-Q4_K_M.gguf", LLAMA_BASE)
+    report = _audit(path)
+    value, reason = _verdict(report)
+    assert value == "restricted-weights"
+    assert "declared Apache-2.0, effectively bound by the Llama 3.2 Community License" in reason
+    assert "through GGUF general.base_model meta-llama/Llama-3.2-1B" in reason
+    drift = next(f for f in report.findings if f.rule_id == "SW-LIC-033")
+    base = next(e for e in drift.evidence if e.excerpt == "meta-llama/Llama-3.2-1B")
+    assert base.path == "model-Q4_K_M.gguf"
+    assert base.pointer == "general.base_model.0.repo_url" and base.offset
+    raw = path.read_bytes()
+    assert raw[base.offset :].find(b"general.base_model.0.repo_url") in range(0, 16)
+    params = _osaid(report, "parameters")
+    assert params["status"] == "not met"
+
+
+def test_gguf_base_model_keys_without_a_hub_url_and_hostile_counts(tmp_path: Path) -> None:
+    # no base model keys: the declared Apache-2.0 binds
+    plain = _gguf_file(tmp_path / "plain.gguf", {"general.license": "apache-2.0"})
+    value, _ = _verdict(_audit(plain))
+    assert value == "open-weights"
+    # organization/name when the URL is not a Hub repository; a count far past the entries
+    named = _gguf_file(
+        tmp_path / "named.gguf",
+        {
+            "general.license": "apache-2.0",
+            "general.base_model.count": 4_000_000_000,
+            "general.base_model.0.name": "gemma-2-9b",
+            "general.base_model.0.organization": "google",
+            "general.base_model.0.repo_url": "https://example.com/not/a/hub",
+            "general.base_model.1.repo_url": "javascript:alert(1)",
+        },
+    )
+    from seewhy.formats.gguf import parse_gguf
+    from seewhy.formats.interface import BytesSource
+
+    info = parse_gguf(BytesSource(named.read_bytes()))
+    assert info.base_models == (("google/gemma-2-9b", "general.base_model.0.name"),)
+    report = _audit(named)
+    value, reason = _verdict(report)
+    assert value == "restricted-weights" and "GGUF general.base_model google/gemma-2-9b" in reason
+    assert "SW-LIC-033" in rule_ids(report)

@@ -321,8 +321,10 @@ def _lineage(
     (:mod:`.parents`, higher confidence), else what the lineage rules know by its name."""
     declared = _known_licenses(m for m in found.matches if m.source in CARD_SOURCES)
     declared = declared or _root_texts(found)
+    declared = declared or _known_licenses(m for m in found.matches if m.source == "gguf")
     real = real or {}
-    for base in found.base_models:
+    in_gguf = {name.strip().lower(): loc for name, loc in found.gguf_bases}
+    for base in found.all_base_models:
         terms = real.get(base.strip().lower())
         known = kb.base_license(base) if terms is None else None
         if terms is not None:
@@ -336,7 +338,18 @@ def _lineage(
         base_note = f"base model {base} is released under {entry.name}"
         if note:
             base_note += f" ({note})"
-        base_ev = Evidence(pointer="base_model", excerpt=base, note=base_note)
+        loc = None if base in found.base_models else in_gguf.get(base.strip().lower())
+        base_ev = (
+            Evidence(
+                path=loc.path,
+                pointer=loc.pointer,
+                offset=loc.offset,
+                excerpt=base,
+                note=f"{base_note}; named in the GGUF metadata",
+            )
+            if loc is not None
+            else Evidence(pointer="base_model", excerpt=base, note=base_note)
+        )
         if not declared:
             b.finding(
                 "SW-LIC-035",

@@ -470,6 +470,7 @@ def release_licenses(release: Release, ctx: AuditContext) -> ReleaseLicenses:
         tuple(_dedupe(matches)),
         tuple(dict.fromkeys(base_models)),
         tuple(dict.fromkeys(references)),
+        _gguf_bases(release, ctx),
     )
     ctx.cache[CACHE_KEY] = result
     return result
@@ -1015,6 +1016,21 @@ def _gguf_info(release: Release, ctx: AuditContext, file: ReleaseFile) -> GgufIn
         return None  # the inventory analyzer reports why
     ctx.cache[key] = info
     return info
+
+
+def _gguf_bases(release: Release, ctx: AuditContext) -> tuple[tuple[str, Location], ...]:
+    """The base models the GGUF files name (``general.base_model.N.*``), first mention kept."""
+    out: dict[str, tuple[str, Location]] = {}
+    for file in release.files:
+        if file.kind is not FileKind.GGUF:
+            continue
+        info = _gguf_info(release, ctx, file)
+        if info is None:
+            continue
+        for name, key in info.base_models:
+            loc = Location(file.path, pointer=key, offset=info.kv_offsets.get(key))
+            out.setdefault(name.lower(), (name, loc))
+    return tuple(out.values())
 
 
 def _gguf_matches(release: Release, ctx: AuditContext, kb: KnowledgeBase) -> list[LicenseMatch]:

@@ -176,6 +176,15 @@ class ReleaseLicenses:
     matches: tuple[LicenseMatch, ...]
     base_models: tuple[str, ...] = ()
     references: tuple[LicenseReference, ...] = ()  # license files linked but not included
+    # Base models a GGUF file names (general.base_model.N.*), with where it says so.
+    gguf_bases: tuple[tuple[str, Location], ...] = ()
+
+    @property
+    def all_base_models(self) -> tuple[str, ...]:
+        """The card's base models, then those only a GGUF file names."""
+        seen = {b.strip().lower() for b in self.base_models}
+        extra = [n for n, _ in self.gguf_bases if n.strip().lower() not in seen]
+        return (*self.base_models, *dict.fromkeys(extra))
 
     @property
     def status(self) -> LicenseStatus:

@@ -284,7 +284,7 @@ def assess(
     """
     lic = effective_license(
         found,
-        read_lineage(snap.card, found.base_models, release_names(snap)),
+        read_lineage(snap.card, found.base_models, release_names(snap), found.gguf_bases),
         referenced=referenced_licenses(found, snap.card, snap.paths()),
         real=real,  # parents' licenses read on the Hub (seewhy.analyzers.license.parents)
     )

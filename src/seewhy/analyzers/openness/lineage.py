@@ -98,7 +98,9 @@ FRONT_MATTER_CONFIDENCE = 1.0
 TEXT_CONFIDENCE = 0.6
 
 Relation = Literal["finetune", "merge", "quantized", "adapter", "derived"]
-ParentSource = Literal["base_model", "base_model tag", "card text", "license statements"]
+ParentSource = Literal[
+    "base_model", "base_model tag", "GGUF general.base_model", "card text", "license statements"
+]
 
 _RELATIONS: dict[str, Relation] = {
     "finetune": "finetune",
@@ -427,7 +429,10 @@ def _text_parents(card: CardText, kb: KnowledgeBase, names: Sequence[str]) -> li
 
 
 def read_lineage(
-    card: CardText | None, base_models: Sequence[str] = (), names: Sequence[str] = ()
+    card: CardText | None,
+    base_models: Sequence[str] = (),
+    names: Sequence[str] = (),
+    gguf: Sequence[tuple[str, Location]] = (),
 ) -> Lineage:
     """The parents a release names.
 
@@ -436,7 +441,8 @@ def read_lineage(
     release's own names (card title, model_name, folder), so that a sentence
     about another model ("X-Distill-8B is derived from Y") is not read as this
     release's lineage. Front matter ``base_model`` and
-    ``base_model:<relation>:<id>`` tags come first; only when the release
+    ``base_model:<relation>:<id>`` tags come first, then the base models a GGUF
+    file names in its metadata (``gguf``: name and where); only when the release
     names none are the card's sentences read.
     """
     parents: dict[str, Parent] = {}
@@ -480,6 +486,18 @@ def read_lineage(
                         f"tags/{i}",
                     )
                 )
+    for name, loc in gguf:
+        add(
+            Parent(
+                name[:MAX_NAME],
+                None,
+                "GGUF general.base_model",
+                FRONT_MATTER_CONFIDENCE,
+                loc.path,
+                None,
+                loc.pointer,
+            )
+        )
     if omitted:
         notes.append(
             f"{omitted} more base models listed; only the first {MAX_PARENTS} were considered"

@@ -85,7 +85,7 @@ def naming_duty(snap: Snapshot, licenses: ReleaseLicenses) -> NamingDuty | None:
     or when it names itself nowhere.
     """
     card = snap.card
-    derivative = bool(licenses.base_models) or (card is not None and bool(card.card.base_model))
+    derivative = bool(licenses.all_base_models) or (card is not None and bool(card.card.base_model))
     if not derivative:
         return None
     tag = next((t for t in licenses.tags if t.tag == "naming_requirement"), None)
