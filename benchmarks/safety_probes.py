@@ -149,10 +149,11 @@ def main() -> None:
         "OR = over-refusal; 95% Wilson)"
     )
     print(f"  {'':<38} " + " | ".join(f"{m:<40}" for m in models))
+    scope = "stored responses re-scored" if args.rescore else f"limit {limit or 'none'}"
     for name in names:
         summaries = [summarize_safety(*results[m][name]) for m in models]
         print(
-            f"\n{name}  (limit {limit or 'none'}; chat template: "
+            f"\n{name}  ({scope}; chat template: "
             + ", ".join(
                 f"{m} {'yes' if s.chat_template else 'no'}"
                 for m, s in zip(models, summaries, strict=True)
