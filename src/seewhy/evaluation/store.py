@@ -330,11 +330,17 @@ class Store:
     def _open(self) -> int:
         """Check the version before any write, then upgrade (unless read-only)."""
         version = self._stored_version()
-        if self.read_only or version == SCHEMA_VERSION:
-            if not self.read_only:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
+        if self.read_only:
             return version
+        if version < SCHEMA_VERSION:
+            self._upgrade()
+        # WAL only once upgraded: a failed upgrade leaves the file's bytes as they were.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        return SCHEMA_VERSION
+
+    def _upgrade(self) -> None:
+        """Run the migrations the file lacks in one transaction (rolled back on failure)."""
         previous = self._db.isolation_level
         self._db.isolation_level = None  # explicit transactions: DDL included
         try:
@@ -364,10 +370,6 @@ class Store:
                 raise
         finally:
             self._db.isolation_level = previous
-        # WAL only once upgraded: a failed upgrade leaves the file's bytes as they were.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        return SCHEMA_VERSION
 
     # ------------------------------------------------------------ lifetime
 

@@ -53,6 +53,7 @@ _INT64_MAX = 2**63 - 1
 
 _FIRST_WINDOW = 64 * 1024
 _MAX_WINDOW = 1024 * 1024
+_MAX_BASE_MODELS = 64  # general.base_model.N entries read
 # A Hugging Face repository URL: its org/name id.
 _HF_REPO = re.compile(
     r"https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]{1,96}/[\w.-]{1,96})/?(?:[?#].*)?$"
@@ -348,7 +349,7 @@ class GgufInfo:
         """
         count = self._int("general.base_model.count")
         out: list[tuple[str, str]] = []
-        for i in range(min(count or 0, 64)):
+        for i in range(min(count or 0, _MAX_BASE_MODELS)):
             prefix = f"general.base_model.{i}"
             url = self._str(f"{prefix}.repo_url") or ""
             hub = _HF_REPO.match(url.strip())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import PurePosixPath
 
@@ -1018,15 +1019,19 @@ def _gguf_info(release: Release, ctx: AuditContext, file: ReleaseFile) -> GgufIn
     return info
 
 
+def _gguf_infos(release: Release, ctx: AuditContext) -> Iterator[tuple[ReleaseFile, GgufInfo]]:
+    """Each GGUF file of ``release`` whose header parses, with what it says."""
+    for file in release.files:
+        if file.kind is FileKind.GGUF:
+            info = _gguf_info(release, ctx, file)
+            if info is not None:
+                yield file, info
+
+
 def _gguf_bases(release: Release, ctx: AuditContext) -> tuple[tuple[str, Location], ...]:
     """The base models the GGUF files name (``general.base_model.N.*``), first mention kept."""
     out: dict[str, tuple[str, Location]] = {}
-    for file in release.files:
-        if file.kind is not FileKind.GGUF:
-            continue
-        info = _gguf_info(release, ctx, file)
-        if info is None:
-            continue
+    for file, info in _gguf_infos(release, ctx):
         for name, key in info.base_models:
             loc = Location(file.path, pointer=key, offset=info.kv_offsets.get(key))
             out.setdefault(name.lower(), (name, loc))
@@ -1036,12 +1041,7 @@ def _gguf_bases(release: Release, ctx: AuditContext) -> tuple[tuple[str, Locatio
 def _gguf_matches(release: Release, ctx: AuditContext, kb: KnowledgeBase) -> list[LicenseMatch]:
     out: list[LicenseMatch] = []
     seen: set[tuple[str, str]] = set()
-    for file in release.files:
-        if file.kind is not FileKind.GGUF:
-            continue
-        info = _gguf_info(release, ctx, file)
-        if info is None:
-            continue
+    for file, info in _gguf_infos(release, ctx):
         for key in _GGUF_KEYS:
             value = info.metadata.get(key)
             if not isinstance(value, str) or not value.strip() or (key, value) in seen:

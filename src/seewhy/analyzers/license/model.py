@@ -184,7 +184,7 @@ class ReleaseLicenses:
         """The card's base models, then those only a GGUF file names."""
         seen = {b.strip().lower() for b in self.base_models}
         extra = [n for n, _ in self.gguf_bases if n.strip().lower() not in seen]
-        return (*self.base_models, *dict.fromkeys(extra))
+        return (*self.base_models, *extra)  # gguf_bases is already one per name
 
     @property
     def status(self) -> LicenseStatus:
